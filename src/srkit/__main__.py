@@ -1,0 +1,3 @@
+from srkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The ``srkit`` command line. Every failure the user can act on prints one line and exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from srkit import __version__
+from srkit.errors import SrkitError
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure a model (or an interpolation baseline) on benchmark datasets",
+        description=(
+            "Evaluate a model over datasets x scales x degradation groups with the conventions of "
+            "published SR tables (MATLAB bicubic LR, uint8 rounding, border crop = scale, Y channel)."
+        ),
+    )
+    p.add_argument(
+        "--model", required=True, help="model name or checkpoint; baselines: bicubic, bilinear, ..."
+    )
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        required=True,
+        metavar="NAME|DIR",
+        help="benchmark name (set5, set14, b100, urban100, manga109, div2k-val, bsds500, sample) or a folder "
+        "of HR images",
+    )
+    p.add_argument("--scale", nargs="+", type=int, default=[4], help="one or more integer scales (default 4)")
+    p.add_argument(
+        "--degradations",
+        default="bicubic",
+        metavar="LIST",
+        help="comma-separated degradation groups that make the LR images, or 'all' (default bicubic)",
+    )
+    channel = p.add_mutually_exclusive_group()
+    channel.add_argument(
+        "--y-channel",
+        dest="y_channel",
+        action="store_true",
+        default=True,
+        help="measure on Y of YCbCr (default; the published convention)",
+    )
+    channel.add_argument("--rgb", dest="y_channel", action="store_false", help="measure on RGB")
+    p.add_argument(
+        "--crop-border", type=int, default=None, help="pixels shaved from each border (default: scale)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="folder for eval.json and CSVs (default outputs/eval/MODEL)"
+    )
+    p.add_argument("--save-images", action="store_true", help="also write the SR images under OUT/images")
+    p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from srkit.data import resolve_dataset
+    from srkit.degrade import parse_groups
+    from srkit.evaluation import evaluate, report_table, write_report
+    from srkit.infer.upscalers import load_upscaler
+
+    if any(s < 1 for s in args.scale):
+        raise SrkitError(f"--scale: scales must be positive integers, got {args.scale}")
+    if args.crop_border is not None and args.crop_border < 0:
+        raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
+    upscaler = load_upscaler(args.model)
+    groups = parse_groups(args.degradations)
+    progress = not args.no_progress and sys.stderr.isatty()
+    datasets = [resolve_dataset(d, download=not args.no_download, progress=progress) for d in args.dataset]
+    out_dir = args.out if args.out is not None else Path("outputs") / "eval" / upscaler.name
+    report = evaluate(
+        upscaler,
+        datasets,
+        args.scale,
+        groups,
+        y_channel=args.y_channel,
+        crop_border=args.crop_border,
+        save_dir=out_dir / "images" if args.save_images else None,
+        progress=progress,
+    )
+    print(report_table(report))
+    paths = write_report(report, out_dir)
+    print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srkit", description="Single-image super-resolution toolkit.")
+    parser.add_argument("--version", action="version", version=f"srkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SrkitError as err:
+        print(f"srkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("srkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

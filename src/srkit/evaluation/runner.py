@@ -1,0 +1,197 @@
+"""Evaluate an upscaler over datasets x scales x degradation groups, the way published SR tables do.
+
+Per HR image and scale: the HR image is quantised to uint8 and mod-cropped to a multiple of the scale; the
+degradation group makes the LR image (MATLAB ``imresize`` on uint8 for the kernel groups); the upscaler's
+output is rounded to uint8; PSNR and SSIM are measured with ``crop_border`` (default: the scale) pixels
+shaved, on Y (default) or RGB. Per-group numbers are means over images; the robustness summary per dataset
+and scale gives the worst group and the mean over groups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from srkit.data import HRDataset
+from srkit.degrade import DegradationGroup, mod_crop
+from srkit.errors import SrkitError
+from srkit.infer.upscalers import Upscaler
+from srkit.io import read_image, write_image
+from srkit.metrics import psnr, ssim
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """Metrics of one image at one scale under one degradation group."""
+
+    dataset: str
+    degradation: str
+    scale: int
+    image: str
+    psnr: float
+    ssim: float
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """Mean metrics of one (dataset, degradation, scale) cell."""
+
+    model: str
+    dataset: str
+    degradation: str
+    scale: int
+    psnr: float
+    ssim: float
+    images: int
+
+
+@dataclass(frozen=True)
+class RobustnessSummary:
+    """Worst group and mean over groups for one (dataset, scale). Each worst value is the minimum of that
+    metric over groups; ``worst_group`` names the group with the lowest PSNR."""
+
+    model: str
+    dataset: str
+    scale: int
+    worst_group: str
+    worst_psnr: float
+    worst_ssim: float
+    mean_psnr: float
+    mean_ssim: float
+    groups: int
+
+
+@dataclass
+class EvalReport:
+    """All numbers of one evaluation run."""
+
+    model: str
+    y_channel: bool
+    crop_border: int | None
+    images: list[ImageScore] = field(default_factory=list)
+
+    def groups(self) -> list[GroupScore]:
+        """Per (dataset, degradation, scale) means, in evaluation order."""
+        cells: dict[tuple[str, str, int], list[ImageScore]] = {}
+        for score in self.images:
+            cells.setdefault((score.dataset, score.degradation, score.scale), []).append(score)
+        return [
+            GroupScore(
+                model=self.model,
+                dataset=dataset,
+                degradation=degradation,
+                scale=scale,
+                psnr=_mean([s.psnr for s in scores]),
+                ssim=_mean([s.ssim for s in scores]),
+                images=len(scores),
+            )
+            for (dataset, degradation, scale), scores in cells.items()
+        ]
+
+    def summaries(self) -> list[RobustnessSummary]:
+        """Worst group and mean over groups for each (dataset, scale)."""
+        by_cell: dict[tuple[str, int], list[GroupScore]] = {}
+        for group in self.groups():
+            by_cell.setdefault((group.dataset, group.scale), []).append(group)
+        out = []
+        for (dataset, scale), groups in by_cell.items():
+            worst = min(groups, key=lambda g: g.psnr)
+            out.append(
+                RobustnessSummary(
+                    model=self.model,
+                    dataset=dataset,
+                    scale=scale,
+                    worst_group=worst.degradation,
+                    worst_psnr=worst.psnr,
+                    worst_ssim=min(g.ssim for g in groups),
+                    mean_psnr=_mean([g.psnr for g in groups]),
+                    mean_ssim=_mean([g.ssim for g in groups]),
+                    groups=len(groups),
+                )
+            )
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "channel": "y" if self.y_channel else "rgb",
+            "crop_border": "scale" if self.crop_border is None else self.crop_border,
+            "groups": [asdict(g) for g in self.groups()],
+            "summary": [asdict(s) for s in self.summaries()],
+            "images": [asdict(s) for s in self.images],
+        }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float in [0, 1] -> uint8, rounding half up (as MATLAB's ``im2uint8``) after clamping."""
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    """(1, C, H, W) uint8 tensor -> (H, W, C) numpy array."""
+    return x[0].permute(1, 2, 0).cpu().numpy()
+
+
+def evaluate(
+    upscaler: Upscaler,
+    datasets: Sequence[HRDataset],
+    scales: Sequence[int],
+    groups: Sequence[DegradationGroup],
+    *,
+    y_channel: bool = True,
+    crop_border: int | None = None,
+    save_dir: Path | None = None,
+    progress: bool = True,
+) -> EvalReport:
+    """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
+
+    ``crop_border=None`` shaves ``scale`` pixels, the convention of the published tables.
+    """
+    for scale in scales:
+        if not upscaler.supports_scale(scale):
+            raise SrkitError(f"model {upscaler.name}: does not support scale {scale}")
+    report = EvalReport(model=upscaler.name, y_channel=y_channel, crop_border=crop_border)
+    total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
+    bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
+    with bar, torch.inference_mode():
+        for dataset in datasets:
+            for path in dataset.files:
+                image = read_image(path)
+                hr_full = to_uint8(image.pixels).unsqueeze(0)
+                for scale in scales:
+                    hr = mod_crop(hr_full, scale)
+                    border = scale if crop_border is None else crop_border
+                    for group in groups:
+                        lr = group.degrade(hr, scale)
+                        sr = upscaler(lr.float() / 255, scale)
+                        if sr.shape != hr.shape:
+                            raise SrkitError(
+                                f"{path}: model {upscaler.name} returned shape {tuple(sr.shape)} "
+                                f"for x{scale}, expected {tuple(hr.shape)}"
+                            )
+                        sr_u8, hr_np = _hwc(to_uint8(sr)), _hwc(hr)
+                        report.images.append(
+                            ImageScore(
+                                dataset=dataset.name,
+                                degradation=group.name,
+                                scale=scale,
+                                image=path.name,
+                                psnr=psnr(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
+                                ssim=ssim(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
+                            )
+                        )
+                        if save_dir is not None:
+                            out = save_dir / dataset.name / group.name / f"x{scale}" / f"{path.stem}.png"
+                            write_image(out, sr_u8)
+                        bar.update(1)
+    return report

@@ -1,0 +1,218 @@
+"""`srkit eval`: literature acceptance numbers, the robustness summary, files written, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from srkit.cli import main
+from srkit.data import resolve_dataset
+from srkit.degrade import parse_groups
+from srkit.evaluation import EvalReport, ImageScore, evaluate, report_table
+from srkit.infer.upscalers import InterpolationUpscaler
+
+# Published bicubic baselines (Y channel, border = scale), e.g. the tables of EDSR/RCAN/SwinIR.
+PUBLISHED = {
+    "Set5": {2: (33.66, 0.9299), 3: (30.39, 0.8682), 4: (28.42, 0.8104)},
+    "Set14": {2: (30.24, 0.8688), 3: (27.55, 0.7742), 4: (26.00, 0.7027)},
+}
+
+
+@pytest.mark.parametrize("name", ["Set5", "Set14"])
+def test_bicubic_matches_published_tables(shared_data: Path, tmp_path: Path, capsys, name: str) -> None:
+    out = tmp_path / "eval"
+    code = main(
+        [
+            "eval",
+            "--model",
+            "bicubic",
+            "--dataset",
+            str(shared_data / name),
+            "--scale",
+            "2",
+            "3",
+            "4",
+            "--y-channel",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "eval.json").read_text())
+    groups = {g["scale"]: g for g in data["groups"]}
+    assert sorted(groups) == [2, 3, 4]
+    for scale, (want_psnr, want_ssim) in PUBLISHED[name].items():
+        got = groups[scale]
+        assert got["images"] == (5 if name == "Set5" else 14)
+        assert abs(got["psnr"] - want_psnr) <= 0.015, (name, scale, got["psnr"], want_psnr)
+        assert abs(got["ssim"] - want_ssim) <= 0.001, (name, scale, got["ssim"], want_ssim)
+    printed = capsys.readouterr().out
+    assert "bicubic" in printed and "PSNR" in printed
+
+
+def _fake_report() -> EvalReport:
+    report = EvalReport(model="m", y_channel=True, crop_border=None)
+    values = {"bicubic": [(30.0, 0.9), (32.0, 0.8)], "nearest": [(20.0, 0.7), (24.0, 0.95)]}
+    for group, scores in values.items():
+        for i, (p, s) in enumerate(scores):
+            report.images.append(ImageScore("d", group, 2, f"img{i}.png", p, s))
+    return report
+
+
+def test_group_means_worst_group_and_mean_over_groups() -> None:
+    report = _fake_report()
+    groups = {g.degradation: g for g in report.groups()}
+    assert groups["bicubic"].psnr == pytest.approx(31.0) and groups["bicubic"].ssim == pytest.approx(0.85)
+    assert groups["nearest"].psnr == pytest.approx(22.0) and groups["nearest"].ssim == pytest.approx(0.825)
+    (summary,) = report.summaries()
+    assert summary.worst_group == "nearest"
+    assert summary.worst_psnr == pytest.approx(22.0)
+    assert summary.worst_ssim == pytest.approx(0.825)
+    assert summary.mean_psnr == pytest.approx(26.5)
+    assert summary.mean_ssim == pytest.approx(0.8375)
+    table = report_table(report)
+    assert "worst (nearest)" in table and "mean over groups" in table and "26.50" in table
+
+
+def _ramp_dataset(tmp_path: Path) -> Path:
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:50, 0:62]
+    smooth = np.stack([xx * 3, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(smooth).save(folder / "smooth.png")
+    Image.fromarray(rng.integers(0, 256, (40, 44), dtype=np.uint8), mode="L").save(folder / "gray.png")
+    return folder
+
+
+def test_cli_writes_json_csv_images_and_robustness_rows(tmp_path: Path, capsys) -> None:
+    folder = _ramp_dataset(tmp_path)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "eval",
+            "--model",
+            "bicubic",
+            "--dataset",
+            str(folder),
+            "--scale",
+            "2",
+            "4",
+            "--degradations",
+            "bicubic,nearest,area",
+            "--out",
+            str(out),
+            "--save-images",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "eval.json").read_text())
+    assert len(data["images"]) == 2 * 2 * 3
+    assert {s["scale"] for s in data["summary"]} == {2, 4}
+    with (out / "images.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and set(rows[0]) == {"dataset", "degradation", "scale", "image", "psnr", "ssim"}
+    saved = out / "images" / "hr" / "nearest" / "x4" / "gray.png"
+    from PIL import Image
+
+    with Image.open(saved) as im:
+        assert im.mode == "L" and im.size == (44, 40)  # grayscale stays grayscale, mod-cropped to x4
+    printed = capsys.readouterr().out
+    assert printed.count("worst (") == 2 and printed.count("mean over groups") == 2
+
+
+def test_identity_like_model_scores_higher_than_bicubic(tmp_path: Path) -> None:
+    """A model returning the HR image itself scores inf; bicubic does not: the metric sees the output."""
+    folder = _ramp_dataset(tmp_path)
+    dataset = resolve_dataset(str(folder))
+    from srkit.io import read_image
+
+    hr = {p.name: read_image(p).pixels for p in dataset.files}
+
+    class Oracle:
+        name = "oracle"
+        calls = 0
+
+        def supports_scale(self, scale: int) -> bool:
+            return True
+
+        def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+            (name,) = [
+                n for n, t in hr.items() if t.shape[0] == lr.shape[1] and t.shape[1] // scale == lr.shape[2]
+            ]
+            Oracle.calls += 1
+            t = hr[name]
+            return t[:, : lr.shape[2] * scale, : lr.shape[3] * scale].unsqueeze(0)
+
+    report = evaluate(Oracle(), [dataset], [2], parse_groups("bicubic"), progress=False)
+    assert Oracle.calls == 2
+    assert all(math.isinf(s.psnr) and s.ssim == pytest.approx(1.0) for s in report.images)
+    bicubic = evaluate(
+        InterpolationUpscaler("bicubic"), [dataset], [2], parse_groups("bicubic"), progress=False
+    )
+    assert all(math.isfinite(s.psnr) for s in bicubic.images)
+
+
+def test_wrong_output_shape_is_one_line_error(tmp_path: Path, capsys) -> None:
+    folder = _ramp_dataset(tmp_path)
+
+    class Broken:
+        name = "broken"
+
+        def supports_scale(self, scale: int) -> bool:
+            return True
+
+        def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+            return lr
+
+    with pytest.raises(Exception, match=r"returned shape .* expected"):
+        evaluate(Broken(), [resolve_dataset(str(folder))], [2], parse_groups("bicubic"), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--model", "no-such-model", "--dataset", "sample"], "unknown model 'no-such-model'"),
+        (["--model", "bicubic", "--dataset", "/no/such/folder"], "/no/such/folder"),
+        (["--model", "bicubic", "--dataset", "sample", "--degradations", "blurry"], "blurry"),
+        (["--model", "bicubic", "--dataset", "sample", "--scale", "0"], "--scale"),
+    ],
+)
+def test_cli_errors_are_one_line(argv: list[str], needle: str, tmp_path: Path, capsys) -> None:
+    code = main(["eval", *argv, "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("srkit: error: ") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_sample_dataset_runs_end_to_end(tmp_path: Path, capsys) -> None:
+    """The README's main job: bicubic on the bundled sample photo."""
+    code = main(
+        [
+            "eval",
+            "--model",
+            "bicubic",
+            "--dataset",
+            "sample",
+            "--scale",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    data = json.loads((tmp_path / "eval.json").read_text())
+    (group,) = data["groups"]
+    assert group["dataset"] == "sample" and 25 < group["psnr"] < 45 and 0.7 < group["ssim"] < 1.0
