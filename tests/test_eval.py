@@ -74,11 +74,16 @@ def test_group_means_worst_group_and_mean_over_groups() -> None:
     (summary,) = report.summaries()
     assert summary.worst_group == "nearest"
     assert summary.worst_psnr == pytest.approx(22.0)
-    assert summary.worst_ssim == pytest.approx(0.825)
+    assert summary.worst_ssim == pytest.approx(0.825) and summary.worst_ssim_group == "nearest"
     assert summary.mean_psnr == pytest.approx(26.5)
     assert summary.mean_ssim == pytest.approx(0.8375)
     table = report_table(report)
     assert "worst (nearest)" in table and "mean over groups" in table and "26.50" in table
+    # a third group worse on SSIM only: the label names both groups
+    report.images.append(ImageScore("d", "area", 2, "img0.png", 29.0, 0.5))
+    (summary,) = report.summaries()
+    assert (summary.worst_group, summary.worst_ssim_group) == ("nearest", "area")
+    assert "worst (PSNR nearest, SSIM area)" in report_table(report)
 
 
 def _ramp_dataset(tmp_path: Path) -> Path:

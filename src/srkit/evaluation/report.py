@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from srkit.evaluation.runner import EvalReport
+from srkit.evaluation.runner import EvalReport, RobustnessSummary
 from srkit.io.atomic import atomic_write_text
 
 
@@ -51,7 +51,7 @@ def report_table(report: EvalReport) -> str:
                 [
                     report.model,
                     dataset,
-                    f"worst ({summary.worst_group})",
+                    _worst_label(summary),
                     scale,
                     summary.worst_psnr,
                     summary.worst_ssim,
@@ -64,6 +64,13 @@ def report_table(report: EvalReport) -> str:
     channel = "Y" if report.y_channel else "RGB"
     border = "scale" if report.crop_border is None else str(report.crop_border)
     return f"PSNR (dB) / SSIM on {channel}, border crop {border}\n" + format_table(headers, rows)
+
+
+def _worst_label(summary: RobustnessSummary) -> str:
+    """``worst (g)`` when one group is worst on both metrics, else ``worst (PSNR g1, SSIM g2)``."""
+    if summary.worst_group == summary.worst_ssim_group:
+        return f"worst ({summary.worst_group})"
+    return f"worst (PSNR {summary.worst_group}, SSIM {summary.worst_ssim_group})"
 
 
 def _csv(rows: list[dict]) -> str:

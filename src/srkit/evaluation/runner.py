@@ -54,7 +54,8 @@ class GroupScore:
 @dataclass(frozen=True)
 class RobustnessSummary:
     """Worst group and mean over groups for one (dataset, scale). Each worst value is the minimum of that
-    metric over groups; ``worst_group`` names the group with the lowest PSNR."""
+    metric over groups; ``worst_group`` names the group with the lowest PSNR and ``worst_ssim_group`` the
+    one with the lowest SSIM (often, not always, the same)."""
 
     model: str
     dataset: str
@@ -62,6 +63,7 @@ class RobustnessSummary:
     worst_group: str
     worst_psnr: float
     worst_ssim: float
+    worst_ssim_group: str
     mean_psnr: float
     mean_ssim: float
     groups: int
@@ -102,6 +104,7 @@ class EvalReport:
         out = []
         for (dataset, scale), groups in by_cell.items():
             worst = min(groups, key=lambda g: g.psnr)
+            worst_ssim = min(groups, key=lambda g: g.ssim)
             out.append(
                 RobustnessSummary(
                     model=self.model,
@@ -109,7 +112,8 @@ class EvalReport:
                     scale=scale,
                     worst_group=worst.degradation,
                     worst_psnr=worst.psnr,
-                    worst_ssim=min(g.ssim for g in groups),
+                    worst_ssim=worst_ssim.ssim,
+                    worst_ssim_group=worst_ssim.degradation,
                     mean_psnr=_mean([g.psnr for g in groups]),
                     mean_ssim=_mean([g.ssim for g in groups]),
                     groups=len(groups),
