@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from srkit.data.download import download_file, extract_archive, sha256_file
 from srkit.errors import DatasetError
+from srkit.io.images import IMAGE_SUFFIXES
 from srkit.settings import cache_dir, sample_image_path
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "list_images",
     "resolve_dataset",
 ]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 COMPLETE_MARKER = ".complete"
 DOWNLOADS_DIRNAME = "_downloads"
