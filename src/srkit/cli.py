@@ -54,6 +54,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="folder for eval.json and CSVs (default outputs/eval/MODEL)"
     )
     p.add_argument("--save-images", action="store_true", help="also write the SR images under OUT/images")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16", "auto"],
+        help="model arithmetic (default fp32, comparable with papers; auto: bf16 on CPU, fp16 on CUDA)",
+    )
     p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_eval)
@@ -69,7 +76,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise SrkitError(f"--scale: scales must be positive integers, got {args.scale}")
     if args.crop_border is not None and args.crop_border < 0:
         raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
-    upscaler = load_upscaler(args.model)
+    upscaler = load_upscaler(args.model, device=args.device, precision=args.precision)
     groups = parse_groups(args.degradations)
     progress = not args.no_progress and sys.stderr.isatty()
     datasets = [resolve_dataset(d, download=not args.no_download, progress=progress) for d in args.dataset]
