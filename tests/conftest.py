@@ -3,11 +3,17 @@ beside the checkout); tests that need it skip with the reason when it is absent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from srkit.settings import shared_dir
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on 2 cores: one thread per worker; oversubscribed threads make tiny convs ~100x slower.
+    torch.set_num_threads(1)
 
 
 def _shared_sub(*parts: str) -> Path:

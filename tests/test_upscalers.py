@@ -281,7 +281,8 @@ def test_load_upscaler_resolves_kernels_and_weight_files(tmp_path: Path) -> None
     [
         ("resnet50", ["unknown model 'resnet50'", "bicubic", "lanczos3", ".safetensors"]),
         ("missing.safetensors", ["missing.safetensors: no such weights file"]),
-        ("weights.pth", ["weights.pth: unsupported model file type '.pth'", ".safetensors"]),
+        ("weights.pth", ["weights.pth: unknown checkpoint layout", "first keys: 'w'"]),
+        ("weights.xyz", ["weights.xyz: unsupported model file type '.xyz'", ".safetensors"]),
     ],
 )
 def test_load_upscaler_errors_are_one_line(
@@ -289,6 +290,7 @@ def test_load_upscaler_errors_are_one_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     torch.save({"w": torch.zeros(1)}, tmp_path / "weights.pth")
+    (tmp_path / "weights.xyz").write_bytes(b"not a model")
     with pytest.raises(SrkitError) as err:
         load_upscaler(name)
     msg = str(err.value)

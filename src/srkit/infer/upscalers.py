@@ -25,7 +25,8 @@ from torch import nn
 
 from srkit.degrade import KERNELS, resize
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.checkpoint import WEIGHTS_SUFFIX, load_model
+from srkit.io.safe_load import CHECKPOINT_SUFFIXES
+from srkit.io.thirdparty import load_any_model
 
 
 class Upscaler(Protocol):
@@ -314,15 +315,18 @@ class ModelUpscaler:
 # --------------------------------------------------------------------------------------------------
 
 
-def _srkit_weights(path: Path, device: str | torch.device, precision: str) -> Upscaler:
-    return ModelUpscaler(load_model(path), name=path.stem, device=device, precision=precision)
+def _weights_file(path: Path, device: str | torch.device, precision: str) -> Upscaler:
+    """An srkit weight file or a known third-party checkpoint (:func:`srkit.io.thirdparty.load_any_model`;
+    the scale of FSRCNN files comes from their name)."""
+    return ModelUpscaler(load_any_model(path), name=path.stem, device=device, precision=precision)
 
 
-#: Weight-file loaders by suffix. Third-party checkpoint formats (``.pth``/``.pt`` state dicts of
-#: known architectures, converted via :func:`srkit.io.checkpoint.load_state_dict_any`) plug in here.
-CHECKPOINT_LOADERS: dict[str, Callable[[Path, str | torch.device, str], Upscaler]] = {
-    WEIGHTS_SUFFIX: _srkit_weights,
-}
+#: Weight-file loaders by suffix: srkit ``.safetensors`` files and third-party checkpoints of known layouts
+#: (``.pth``/``.pt``/``.ckpt``/``.bin``, or ``.safetensors`` without srkit metadata), read safely and
+#: converted by :mod:`srkit.io.thirdparty`.
+CHECKPOINT_LOADERS: dict[str, Callable[[Path, str | torch.device, str], Upscaler]] = dict.fromkeys(
+    CHECKPOINT_SUFFIXES, _weights_file
+)
 
 
 def load_upscaler(
@@ -334,9 +338,11 @@ def load_upscaler(
 
     1. an interpolation baseline, named after its kernel (``bicubic``, ``bilinear``, ``nearest``,
        ``area``, ``lanczos3``);
-    2. (later: named models shipped with srkit, resolved to downloaded weight files);
-    3. a path to a weight file with a suffix in :data:`CHECKPOINT_LOADERS` (now: an srkit
-       ``.safetensors`` file, see :mod:`srkit.io.checkpoint`) -> :class:`ModelUpscaler` named after the
+    2. a named model of :data:`srkit.models.MODELS` (e.g. ``edsr-baseline-x4``), resolved to its weight
+       file inside the package (a one-line error when the weights are not installed);
+    3. a path to a weight file with a suffix in :data:`CHECKPOINT_LOADERS` (an srkit ``.safetensors``
+       file, see :mod:`srkit.io.checkpoint`, or a third-party checkpoint of a layout
+       :mod:`srkit.io.thirdparty` knows) -> :class:`ModelUpscaler` named after the
        file stem, on ``device`` with ``precision``.
 
     Raises:
@@ -347,13 +353,17 @@ def load_upscaler(
     key = text.lower()
     if key in KERNELS:
         return InterpolationUpscaler(key)
-    # Named shipped models go here, before paths, once srkit publishes weights.
+    from srkit.models import find_model, model_weights
+
+    if find_model(key) is not None:  # named models shipped with srkit, before paths
+        weights = model_weights(key)
+        return CHECKPOINT_LOADERS[weights.suffix.lower()](weights, device, precision)
     path = Path(text).expanduser()
     loader = CHECKPOINT_LOADERS.get(path.suffix.lower())
     if loader is not None:
         return loader(path, device, precision)
     accepted = (
-        f"an interpolation baseline ({', '.join(KERNELS)}) or a path to an srkit weights file "
+        f"an interpolation baseline ({', '.join(KERNELS)}) or a path to a weights file "
         f"({', '.join(CHECKPOINT_LOADERS)})"
     )
     if path.is_file():

@@ -20,14 +20,14 @@ loading never executes code) whose header metadata (``str -> str``) holds:
 file is never left half-written. :func:`read_weights` and :func:`load_model` raise
 :class:`~srkit.errors.SrkitError` with a one-line message naming the file for every problem a user can
 act on. :func:`load_state_dict_any` reads the bare tensors of other people's checkpoints (any safetensors
-file, or a PyTorch ``.pth`` loaded with ``weights_only=True``) for conversion into srkit files.
+file, or a PyTorch ``.pth`` loaded with ``weights_only=True``; see :mod:`srkit.io.safe_load`), and
+:mod:`srkit.io.thirdparty` converts known layouts into srkit networks (``srkit convert``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +47,6 @@ FORMAT_VERSION = "1"
 WEIGHTS_SUFFIX = ".safetensors"
 
 _META_KEYS = ("srkit_format", "arch", "hparams", "scale", "extra")
-
-#: Keys under which common training frameworks nest the state dict in a ``.pth`` file, in the order
-#: :func:`load_state_dict_any` tries them (BasicSR's EMA weights first).
-STATE_DICT_CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
 
 
 @dataclass(frozen=True)
@@ -250,7 +246,7 @@ def _parse_meta(path: Path, metadata: Mapping[str, str] | None) -> WeightsMeta:
     if not metadata or "srkit_format" not in metadata:
         raise SrkitError(
             f"{path}: not an srkit weights file (safetensors without srkit metadata); "
-            "convert third-party weights with srkit.io.checkpoint.load_state_dict_any and save_weights"
+            "convert third-party weights with 'srkit convert' (bare tensors: load_state_dict_any)"
         )
     version = metadata["srkit_format"]
     if version != FORMAT_VERSION:
@@ -322,20 +318,24 @@ def check_state_dict(path: str | Path, model: nn.Module, state: Mapping[str, tor
             )
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the network of an srkit weight file and load its weights (strict), in eval mode on
-    ``device``.
+def build_and_load(
+    path: str | Path,
+    spec: Mapping[str, Any],
+    state: Mapping[str, torch.Tensor],
+    *,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """Build the network of ``spec`` (``{'arch': ..., 'hparams': ...}``) and load ``state`` into it
+    strictly, in eval mode on ``device``; ``path`` names the source in errors.
 
     Raises:
-        SrkitError: naming the file, for every :func:`read_weights` failure, metadata that does not
-            build a network, and weights that do not match it (first missing/unexpected key or shape).
+        SrkitError: naming ``path``, when the spec does not build a network or the weights do not match
+            it (first missing/unexpected key or shape).
     """
     from srkit.archs import build_from_spec
 
-    path = Path(path)
-    state, meta = read_weights(path)
     try:
-        model = build_from_spec(meta.spec)
+        model = build_from_spec(spec)
     except ConfigError as exc:
         raise SrkitError(f"{path}: cannot rebuild the network: {_one_line(exc)}") from None
     check_state_dict(path, model, state)
@@ -346,72 +346,31 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Mo
     return model.to(device).eval()
 
 
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the network of an srkit weight file and load its weights (strict), in eval mode on
+    ``device``.
+
+    Raises:
+        SrkitError: naming the file, for every :func:`read_weights` failure, metadata that does not
+            build a network, and weights that do not match it (first missing/unexpected key or shape).
+    """
+    path = Path(path)
+    state, meta = read_weights(path)
+    return build_and_load(path, meta.spec, state, device=device)
+
+
 # --------------------------------------------------------------------------------------------------
-# Third-party state dicts
+# Third-party state dicts (implemented in srkit.io.safe_load)
 # --------------------------------------------------------------------------------------------------
-
-
-def _is_state_dict(obj: Any) -> bool:
-    return (
-        isinstance(obj, Mapping)
-        and len(obj) > 0
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-    )
-
-
-def _unwrap_state_dict(path: Path, obj: Any) -> dict[str, torch.Tensor]:
-    if _is_state_dict(obj):
-        return dict(obj)
-    if isinstance(obj, Mapping):
-        for key in STATE_DICT_CONTAINER_KEYS:
-            if _is_state_dict(obj.get(key)):
-                return dict(obj[key])
-        keys = ", ".join(repr(k) for k in list(obj)[:6])
-        raise SrkitError(
-            f"{path}: no state dict found (top-level keys: {keys}; looked for a mapping of tensors at the "
-            f"top level or under {', '.join(STATE_DICT_CONTAINER_KEYS)})"
-        )
-    raise SrkitError(f"{path}: holds a {type(obj).__name__}, not a state dict")
 
 
 def load_state_dict_any(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint that is not (necessarily) an srkit file, on the CPU.
-
-    Accepts any safetensors file (srkit metadata or not) and PyTorch ``torch.save`` files (zip or legacy
-    pickle) holding a state dict, possibly nested under one of :data:`STATE_DICT_CONTAINER_KEYS`.
-    PyTorch files are read with ``weights_only=True``: pickles of whole modules or other objects are
-    refused with an error saying why, and nothing in them is executed. Keys are returned unchanged
-    (renaming to srkit's layout is the caller's business).
-
-    Raises:
-        SrkitError: naming the file: missing, unreadable, an unsafe pickle, or no state dict inside.
+    """The tensors of a checkpoint that is not (necessarily) an srkit file, on the CPU: any safetensors
+    file, or a PyTorch file read with ``weights_only=True`` (pickled objects refused, never executed),
+    unwrapped from training containers and wrapper prefixes. Delegates to
+    :func:`srkit.io.safe_load.load_state_dict_any`; :mod:`srkit.io.thirdparty` converts the result to
+    srkit networks.
     """
-    path = Path(path)
-    _check_file(path)
-    with path.open("rb") as f:
-        head = f.read(8)
-    if len(head) == 8:
-        header_len = int.from_bytes(head, "little")
-        if 2 <= header_len <= min(path.stat().st_size - 8, 100_000_000):
-            with path.open("rb") as f:
-                f.seek(8)
-                if f.read(1) == b"{":
-                    return _read_safetensors(path)[0]
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as exc:
-        raise SrkitError(f"{path}: cannot read: {_one_line(exc)}") from None
-    except Exception as exc:  # UnpicklingError (unsafe or garbage pickle), RuntimeError (bad zip), ...
-        text = str(exc)
-        unsafe = re.search(r"Unsupported (?:global|class):?\s*(?:GLOBAL\s+)?([\w.]+)", text)
-        if unsafe:
-            raise SrkitError(
-                f"{path}: refused: it pickles the Python object {unsafe.group(1)} (e.g. a whole model), and "
-                "unpickling that could run code; re-save it as a plain state dict "
-                "(torch.save(model.state_dict(), ...)) where its code is trusted"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
-        reason = detail.group(1).strip() if detail else _one_line(exc)
-        raise SrkitError(f"{path}: not a PyTorch or safetensors checkpoint ({reason[:160]})") from None
-    state = _unwrap_state_dict(path, obj)
-    return {k: v.detach().to("cpu") for k, v in state.items()}
+    from srkit.io.safe_load import load_state_dict_any as _load
+
+    return _load(path)
