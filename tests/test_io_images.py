@@ -7,6 +7,7 @@ import io
 import os
 import struct
 import time
+import tracemalloc
 import warnings
 import zlib
 from pathlib import Path
@@ -568,3 +569,155 @@ def test_successful_write_replaces_file(tmp_path: Path) -> None:
 def test_image_info_defaults() -> None:
     info = ImageInfo(path=None, format=None, mode="RGB", bit_depth=8, has_alpha=False)
     assert info.icc_profile is None and info.exif is None and info.dpi is None and info.orientation == 1
+
+
+# --- integer arrays: written without a float copy
+
+
+def _as_float(arr: np.ndarray) -> torch.Tensor:
+    """An integer ``(H, W[, C])`` array as the float ``(C, H, W)`` tensor ``value / max`` (float32)."""
+    chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return torch.from_numpy(chw.astype(np.float32)) / float(np.iinfo(arr.dtype).max)
+
+
+def _no_float_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every float conversion of the writer fail."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("integer pixels went through float")
+
+    monkeypatch.setattr(images_module, "_quantize", refuse)
+    monkeypatch.setattr(images_module, "_hwc_to_tensor", refuse)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "dtype", "shape"),
+    [
+        (".png", np.uint8, (11, 9)),
+        (".png", np.uint8, (11, 9, 2)),
+        (".png", np.uint8, (11, 9, 3)),
+        (".png", np.uint8, (11, 9, 4)),
+        (".png", np.uint16, (11, 9, 1)),
+        (".png", np.uint16, (11, 9, 2)),
+        (".png", np.uint16, (11, 9, 4)),
+        (".tif", np.uint16, (11, 9, 2)),  # becomes 16-bit RGBA
+        (".tif", np.uint8, (11, 9, 4)),
+        (".jpg", np.uint8, (11, 9, 4)),  # alpha dropped
+        (".bmp", np.uint8, (11, 9, 2)),
+        (".webp", np.uint8, (11, 9, 2)),  # gray becomes RGB
+    ],
+)
+def test_integer_array_writes_the_same_file_as_floats(
+    tmp_path: Path, suffix: str, dtype: type, shape: tuple[int, ...]
+) -> None:
+    arr = _rand(shape, dtype, seed=len(shape) + shape[-1])
+    depth = 16 if dtype == np.uint16 else 8
+    floats = write_image(tmp_path / f"float{suffix}", _as_float(arr), bit_depth=depth, lossless=True)
+    ints = write_image(tmp_path / f"int{suffix}", arr, lossless=True)
+    assert ints.read_bytes() == floats.read_bytes()
+    if suffix == ".png":
+        img = read_image(ints)
+        assert img.info.bit_depth == depth and img.info.has_alpha == (arr.ndim == 3 and shape[2] in (2, 4))
+        assert np.array_equal(_ints(img), arr.reshape(*shape[:2], -1))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_integer_array_depth_conversion_rounds_as_floats_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    monkeypatch.setattr(images_module, "_CONVERT_BLOCK", 1000)  # several blocks and a partial last one
+    every16 = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    down = write_image(tmp_path / f"down{suffix}", every16, bit_depth=8, quality=100)
+    down_float = write_image(tmp_path / f"down_f{suffix}", _as_float(every16), bit_depth=8, quality=100)
+    assert down.read_bytes() == down_float.read_bytes()
+    if suffix == ".png":
+        got = _ints(read_image(down))[..., 0].astype(np.int64)
+        assert np.array_equal(got, np.floor(every16 / 257 + 0.5).astype(np.int64))
+        every8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        up = write_image(tmp_path / "up.png", every8, bit_depth=16)
+        up_float = write_image(tmp_path / "up_f.png", _as_float(every8), bit_depth=16)
+        assert up.read_bytes() == up_float.read_bytes()
+        assert np.array_equal(_ints(read_image(up))[..., 0], every8.astype(np.uint16) * 257)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp", ".webp", ".jpg"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("bit_depth", [None, 8, 16])
+def test_integer_array_is_never_converted_to_float(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, dtype: type, bit_depth: int | None
+) -> None:
+    arr = _rand((10, 12, 4), dtype, seed=3)
+    wanted = write_image(
+        tmp_path / f"want{suffix}",
+        _as_float(arr),
+        bit_depth=bit_depth or (16 if dtype == np.uint16 else 8),
+        lossless=True,
+    )
+    _no_float_conversion(monkeypatch)
+    path = write_image(tmp_path / f"x{suffix}", arr, bit_depth=bit_depth, lossless=True)
+    assert path.read_bytes() == wanted.read_bytes()
+    with pytest.raises(AssertionError, match="went through float"):  # the float path is really refused
+        write_image(tmp_path / f"f{suffix}", _as_float(arr))
+
+
+def test_integer_array_write_holds_no_full_size_copy(tmp_path: Path) -> None:
+    arr = _rand((1024, 1024, 3), seed=5)
+    tracemalloc.start()
+    try:
+        write_image(tmp_path / "big.png", arr)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < arr.nbytes // 2  # the float path held a float32 copy: 4x arr.nbytes
+    assert np.array_equal(_ints(read_image(tmp_path / "big.png")), arr)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "dtype", "stores_exif", "stores_dpi"),
+    [
+        (".png", np.uint8, True, True),
+        (".png", np.uint16, True, True),
+        (".jpg", np.uint8, True, True),
+        (".webp", np.uint8, True, False),
+        (".tif", np.uint8, False, True),
+        (".tif", np.uint16, False, True),
+    ],
+)
+def test_metadata_arguments_are_written(
+    tmp_path: Path, suffix: str, dtype: type, stores_exif: bool, stores_dpi: bool
+) -> None:
+    icc = _srgb_icc()
+    exif = PILImage.Exif()
+    exif[0x0131] = "srkit-test"  # Software
+    arr = _rand((8, 9, 3), dtype)
+    path = write_image(tmp_path / f"m{suffix}", arr, icc_profile=icc, exif=exif.tobytes(), dpi=(300, 150))
+    img = read_image(path)
+    assert img.info.icc_profile == icc and img.info.bit_depth == (16 if dtype == np.uint16 else 8)
+    if stores_exif:
+        kept = PILImage.Exif()
+        kept.load(img.info.exif)
+        assert kept[0x0131] == "srkit-test"
+    else:
+        assert img.info.exif is None
+    if stores_dpi:
+        assert img.info.dpi is not None and np.allclose(img.info.dpi, (300, 150), atol=0.1)
+    else:
+        assert img.info.dpi is None
+    plain = read_image(write_image(tmp_path / f"plain{suffix}", arr))
+    assert plain.info.icc_profile is None and plain.info.exif is None
+    assert plain.info.dpi is None or not np.allclose(plain.info.dpi, (300, 150))  # TIFF readers say 1x1
+
+
+def test_metadata_arguments_override_the_image(tmp_path: Path) -> None:
+    exif = PILImage.Exif()
+    exif[0x0131] = "srkit-test"
+    src = Image.from_tensor(torch.rand(3, 6, 5))
+    src.info.exif, src.info.dpi = exif.tobytes(), (72.0, 72.0)
+    kept = read_image(write_image(tmp_path / "kept.png", src))
+    assert kept.info.exif is not None and np.allclose(kept.info.dpi, (72, 72), atol=0.1)
+    changed = read_image(write_image(tmp_path / "changed.png", src, exif=b"", dpi=(144, 288)))
+    assert changed.info.exif is None and np.allclose(changed.info.dpi, (144, 288), atol=0.1)
+    for bad in ((0, 72), (72,), "72", (72, float("nan")), (True, 72)):
+        with pytest.raises(ImageError, match="dpi must be two positive numbers"):
+            write_image(tmp_path / "bad.png", src, dpi=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "bad.png").exists()

@@ -17,8 +17,10 @@ from srkit.archs import build_model
 from srkit.cli import main
 from srkit.degrade import resize
 from srkit.infer.cli import models_table
+from srkit.infer.upscale import TileSize, upscale_file
 from srkit.infer.upscalers import ModelUpscaler
 from srkit.io import image_to_uint8, image_to_uint16, read_image, write_image
+from srkit.io import images as images_module
 from srkit.io.checkpoint import load_model, save_weights
 
 FP32 = ["--device", "cpu", "--precision", "fp32"]
@@ -243,6 +245,51 @@ def test_icc_profile_exif_orientation_cmyk_and_dpi(tmp_path: Path, weights: Path
     assert rotated.info.dpi == pytest.approx((144, 144))  # same print size
     with PILImage.open(tmp_path / "cmyk_x2.jpg") as cmyk:
         assert cmyk.mode == "RGB" and cmyk.size == (12, 16)
+
+
+def test_results_are_written_from_integers_with_the_input_metadata(
+    tmp_path: Path, net: ModelUpscaler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The uint8/uint16 result goes to the file without a float round trip, in the files the float path
+    writes (16 bits kept where the format stores them, 8 elsewhere, alpha dropped by JPEG and BMP),
+    with the input's ICC profile and EXIF and its dpi times the scale."""
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = PILImage.Exif()
+    exif[0x0131] = "srkit-test"  # Software
+    src = tmp_path / "deep.png"
+    write_image(
+        src, _rgb((6, 7, 4), seed=8, dtype=np.uint16), icc_profile=icc, exif=exif.tobytes(), dpi=(100, 50)
+    )
+    image = read_image(src)
+    assert image.alpha is not None and image.info.dpi is not None
+    alpha = resize(image.alpha, 2.0).clamp(0, 1)
+    result = torch.cat([net(image.pixels[None], 2)[0], alpha])
+    dpi = (2 * image.info.dpi[0], 2 * image.info.dpi[1])  # same print size
+    suffixes = (".png", ".tif", ".jpg", ".webp", ".bmp")
+    wanted = {
+        s: write_image(
+            tmp_path / f"want{s}", result, bit_depth=16, icc_profile=icc, exif=exif.tobytes(), dpi=dpi
+        ).read_bytes()
+        for s in suffixes
+    }
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the result went through float")
+
+    monkeypatch.setattr(images_module, "_quantize", refuse)
+    for suffix in suffixes:
+        target = tmp_path / f"out{suffix}"
+        assert upscale_file(net, src, target, 2, tiles=TileSize(0)) == ((7, 6), (14, 12))
+        assert target.read_bytes() == wanted[suffix], suffix
+    monkeypatch.undo()
+    out = read_image(tmp_path / "out.png")
+    assert out.info.bit_depth == 16 and out.info.icc_profile == icc and out.alpha is not None
+    assert out.info.dpi == pytest.approx((200, 100), abs=0.1)
+    kept = PILImage.Exif()
+    kept.load(out.info.exif)
+    assert kept[0x0131] == "srkit-test"
+    np.testing.assert_array_equal(image_to_uint16(out.alpha), image_to_uint16(alpha))
+    assert read_image(tmp_path / "out.jpg").alpha is None
 
 
 # --------------------------------------------------------------------------------------------------

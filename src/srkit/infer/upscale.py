@@ -38,8 +38,7 @@ from srkit.degrade import resize
 from srkit.errors import ConfigError, ImageError, SrkitError
 from srkit.infer.tiling import DEFAULT_OVERLAP, TileFn, auto_tile_size, check_tiling, upscale_tiled
 from srkit.infer.upscalers import ModelUpscaler, Upscaler
-from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image
-from srkit.io.atomic import atomic_open
+from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
 
 __all__ = [
     "FORMATS",
@@ -233,34 +232,10 @@ def output_bit_depth(info: ImageInfo, path: Path) -> int:
 
 def write_pixels(path: Path, data: np.ndarray, info: ImageInfo, *, scale: int = 1, quality: int = 95) -> Path:
     """Write ``uint8``/``uint16`` ``(H, W, C)`` pixels (C = 1-4, the last of 2 or 4 is alpha) to ``path``
-    atomically with the encoders of :func:`srkit.io.write_image`, keeping ``info``'s ICC profile and
-    EXIF, and its dpi multiplied by ``scale``.
-
-    This is :func:`~srkit.io.write_image` without its float round trip (which would need several
-    full-size float32 copies of a large result).
-    """
-    from srkit.io import images as _images  # the encoders behind write_image
-
-    fmt = _output_format(path)
-    depth = 16 if data.dtype == np.uint16 and fmt in ("PNG", "TIFF") else 8
-    if depth == 8 and data.dtype == np.uint16:  # floor(v / 65535 * 255 + 0.5), exactly
-        data = ((data.astype(np.uint32) * 510 + 65535) // 131070).astype(np.uint8)
-    planes = _images._fit_channels(torch.from_numpy(data).permute(2, 0, 1), fmt, depth)
-    data = planes.permute(1, 2, 0).numpy()
+    atomically with :func:`srkit.io.write_image` (whose integer path makes no float copy), keeping
+    ``info``'s ICC profile and EXIF, and its dpi multiplied by ``scale``."""
     dpi = (info.dpi[0] * scale, info.dpi[1] * scale) if info.dpi else None
-    icc = (
-        info.icc_profile if info.icc_profile and _images._icc_fits(info.icc_profile, data.shape[2]) else None
-    )
-    meta = _images._Meta(icc_profile=icc, exif=info.exif, dpi=dpi)
-    encode = _images._encoder(fmt, depth, meta, quality, False)
-    if path.is_dir():
-        raise ImageError(path, "is a directory")
-    try:
-        with atomic_open(path, "wb") as fp:
-            encode(fp, data)
-    except _images._CODEC_ERRORS as exc:
-        raise ImageError(path, f"cannot write {fmt} file ({_images._one_line(exc)})") from exc
-    return path
+    return write_image(path, data, icc_profile=info.icc_profile, exif=info.exif, dpi=dpi, quality=quality)
 
 
 def upscale_file(

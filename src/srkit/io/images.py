@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
+import numbers
 import os
 import struct
 import sys
@@ -664,21 +666,19 @@ def _resolve_format(path: Path, format: str | None) -> str:
     return name
 
 
-def _array_to_float(arr: np.ndarray, path: Path) -> tuple[torch.Tensor, int]:
-    """uint8/uint16 ``(H, W[, C])`` -> float ``(C, H, W)`` plus its natural bit depth."""
+def _check_array(arr: np.ndarray, path: Path) -> None:
+    """Reject what :func:`write_image` cannot write: only uint8/uint16 ``(H, W)`` or ``(H, W, C)``, C <= 4."""
     if arr.dtype not in (np.uint8, np.uint16):
         raise ImageError(path, f"cannot write a {arr.dtype} array (expected uint8 or uint16)")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and not 1 <= arr.shape[2] <= 4):
         raise ImageError(
             path, f"cannot write an array of shape {arr.shape} (expected (H, W) or (H, W, C), C <= 4)"
         )
-    depth = 16 if arr.dtype == np.uint16 else 8
-    return _hwc_to_tensor(arr, 65535 if depth == 16 else 255), depth
 
 
-def _planes(image: Image | torch.Tensor | np.ndarray, path: Path) -> tuple[torch.Tensor, int, _Meta]:
-    """Any accepted input -> float ``(C, H, W)`` with alpha as the last channel (C = 1..4), its natural
-    bit depth and its metadata."""
+def _planes(image: Image | torch.Tensor, path: Path) -> tuple[torch.Tensor, int, _Meta]:
+    """An :class:`Image` or float tensor -> float ``(C, H, W)`` with alpha as the last channel (C = 1..4),
+    its natural bit depth and its metadata."""
     if isinstance(image, Image):
         planes = (
             image.pixels if image.alpha is None else torch.cat([image.pixels, image.alpha.to(image.pixels)])
@@ -693,22 +693,59 @@ def _planes(image: Image | torch.Tensor | np.ndarray, path: Path) -> tuple[torch
                 f"(expected float (C, H, W) in [0, 1], C <= 4)",
             )
         return image, 8, _Meta()
-    if isinstance(image, np.ndarray):
-        planes, depth = _array_to_float(image, path)
-        return planes, depth, _Meta()
     raise ImageError(path, f"cannot write a {type(image).__name__} (expected Image, tensor or ndarray)")
 
 
-def _fit_channels(planes: torch.Tensor, fmt: str, bit_depth: int) -> torch.Tensor:
-    """Adapt the channel layout to what ``fmt`` stores: JPEG and BMP drop alpha, WebP has no gray, and
-    Pillow cannot read 16-bit gray+alpha TIFF, so that becomes 16-bit RGBA."""
-    channels = planes.shape[0]
+def _planes_to_ints(planes: torch.Tensor, depth: int) -> np.ndarray:
+    """Float ``(C, H, W)`` -> contiguous uint8 (``depth`` 8) or uint16 (16) ``(H, W, C)``, rounded as
+    :func:`image_to_uint8` rounds."""
+    data = (
+        _quantize(planes, 65535 if depth == 16 else 255)
+        .numpy()
+        .astype(np.uint16 if depth == 16 else np.uint8)
+    )
+    return np.ascontiguousarray(data.transpose(1, 2, 0))
+
+
+# Elements converted at a time when a uint16 array is reduced to 8 bits (bounds the uint32 scratch).
+_CONVERT_BLOCK = 1 << 18
+
+
+def _array_to_depth(arr: np.ndarray, depth: int) -> np.ndarray:
+    """uint8/uint16 ``(H, W[, C])`` -> ``(H, W, C)`` of ``depth`` bits without any float copy.
+
+    The values are those of the float path (``value / max``, then ``floor(x * new_max + 0.5)``), computed
+    exactly in integers: uint8 -> uint16 is ``v * 257``; uint16 -> uint8 is ``floor(v / 257 + 0.5)``
+    (``v / 257`` is never exactly halfway, so float rounding cannot differ). Same-depth input is returned
+    as is (a view); a conversion makes one array of the new depth (plus a small scratch block).
+    """
+    data = arr[..., None] if arr.ndim == 2 else arr
+    if depth == 16 and data.dtype == np.uint8:
+        wide = data.astype(np.uint16)
+        wide *= 257
+        return wide
+    if depth == 8 and data.dtype == np.uint16:
+        narrow = np.empty(data.shape, dtype=np.uint8)
+        rows = max(1, _CONVERT_BLOCK // max(1, data.shape[1] * data.shape[2]))
+        for start in range(0, data.shape[0], rows):
+            block = data[start : start + rows].astype(np.uint32)
+            block += 128
+            block //= 257
+            narrow[start : start + rows] = block
+        return narrow
+    return data
+
+
+def _fit_channels(data: np.ndarray, fmt: str, bit_depth: int) -> np.ndarray:
+    """Adapt the ``(H, W, C)`` channel layout to what ``fmt`` stores: JPEG and BMP drop alpha (a view),
+    WebP has no gray, and Pillow cannot read 16-bit gray+alpha TIFF, so that becomes 16-bit RGBA."""
+    channels = data.shape[2]
     if fmt in ("JPEG", "BMP") and channels in (2, 4):
-        return planes[:-1]
+        return data[..., :-1]
     expand_gray = fmt == "WEBP" or (fmt == "TIFF" and bit_depth == 16 and channels == 2)
     if expand_gray and channels in (1, 2):
-        return torch.cat([planes[:1].expand(3, -1, -1), planes[1:]])
-    return planes
+        return np.concatenate([data[..., :1]] * 3 + [data[..., 1:]], axis=2)
+    return data
 
 
 def _icc_fits(icc: bytes, channels: int) -> bool:
@@ -719,6 +756,16 @@ def _icc_fits(icc: bytes, channels: int) -> bool:
     if space == b"RGB ":
         return channels in (3, 4)
     return True
+
+
+def _check_dpi(dpi: Any, path: Path) -> tuple[float, float]:
+    """``dpi`` as two positive finite floats; anything else is an :class:`ImageError`."""
+    values = tuple(dpi) if isinstance(dpi, (tuple, list)) else ()
+    if len(values) == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        x, y = float(values[0]), float(values[1])
+        if 0 < x < math.inf and 0 < y < math.inf:
+            return x, y
+    raise ImageError(path, f"dpi must be two positive numbers (x, y), got {dpi!r}")
 
 
 def _resolve_depth(bit_depth: int | None, natural: int, fmt: str, path: Path) -> int:
@@ -923,6 +970,8 @@ def write_image(
     *,
     bit_depth: int | None = None,
     icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
     quality: int = 95,
     format: str | None = None,
     lossless: bool = False,
@@ -931,12 +980,18 @@ def write_image(
 
     ``image`` is an :class:`Image` (its alpha, bit depth, ICC profile, EXIF and dpi are kept), a float
     ``(C, H, W)`` tensor in ``[0, 1]`` or a uint8/uint16 ``(H, W[, C])`` array; C = 2 or 4 means the last
-    channel is alpha. The format comes from the suffix unless ``format`` is given. ``bit_depth`` defaults
-    to the input's (16 for uint16 arrays and 16-bit images); only PNG and TIFF store 16 bits, the other
-    formats get 8. JPEG and BMP drop alpha; WebP stores gray as RGB. ``icc_profile`` overrides the image's
-    profile (``b""`` writes none); a profile whose colour space contradicts the channels is left out.
-    ``quality`` (1-100) applies to JPEG and lossy WebP (JPEG at 90+ uses 4:4:4 chroma); ``lossless`` selects
-    lossless WebP. Missing parent folders are created.
+    channel is alpha. Integer arrays are written as they are, with no float copy (uint8 -> 8-bit and
+    uint16 -> 16-bit files; a conversion between the two depths rounds as the float path does), so large
+    images can be written without several full-size float32 copies. The format comes from the suffix
+    unless ``format`` is given. ``bit_depth`` defaults to the input's (16 for uint16 arrays and 16-bit
+    images); only PNG and TIFF store 16 bits, the other formats get 8. JPEG and BMP drop alpha; WebP stores
+    gray as RGB. ``quality`` (1-100) applies to JPEG and lossy WebP (JPEG at 90+ uses 4:4:4 chroma);
+    ``lossless`` selects lossless WebP. Missing parent folders are created.
+
+    Metadata: ``icc_profile``, ``exif`` (the raw block with its ``b"Exif\\0\\0"`` prefix, as in
+    :attr:`ImageInfo.exif`) and ``dpi`` (``(x, y)``) override what an :class:`Image` carries (``None``
+    keeps it; ``b""`` writes no profile / no EXIF). A profile whose colour space contradicts the channels
+    is left out; EXIF is stored in PNG, JPEG and WebP, dpi in PNG, JPEG, TIFF and BMP.
 
     Raises:
         ImageError: bad arguments or a failed write; an existing file at ``path`` is then left untouched.
@@ -945,19 +1000,24 @@ def write_image(
     fmt = _resolve_format(target, format)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ImageError(target, f"quality must be an integer from 1 to 100, got {quality!r}")
-    planes, natural_depth, meta = _planes(image, target)
-    depth = _resolve_depth(bit_depth, natural_depth, fmt, target)
-    planes = _fit_channels(planes, fmt, depth)
+    if isinstance(image, np.ndarray):
+        _check_array(image, target)
+        meta = _Meta()
+        depth = _resolve_depth(bit_depth, 16 if image.dtype == np.uint16 else 8, fmt, target)
+        data = _array_to_depth(image, depth)
+    else:
+        planes, natural_depth, meta = _planes(image, target)
+        depth = _resolve_depth(bit_depth, natural_depth, fmt, target)
+        data = _planes_to_ints(planes, depth)
+    data = _fit_channels(data, fmt, depth)
     if icc_profile is not None:
         meta.icc_profile = icc_profile or None
-    if meta.icc_profile and not _icc_fits(meta.icc_profile, planes.shape[0]):
+    if exif is not None:
+        meta.exif = exif or None
+    if dpi is not None:
+        meta.dpi = _check_dpi(dpi, target)
+    if meta.icc_profile and not _icc_fits(meta.icc_profile, data.shape[2]):
         meta.icc_profile = None
-    data = (
-        _quantize(planes, 65535 if depth == 16 else 255)
-        .numpy()
-        .astype(np.uint16 if depth == 16 else np.uint8)
-    )
-    data = np.ascontiguousarray(data.transpose(1, 2, 0))
     if target.is_dir():
         raise ImageError(target, "is a directory")
     encode = _encoder(fmt, depth, meta, quality, lossless)
