@@ -11,6 +11,7 @@ from srkit import __version__
 from srkit.convert_cli import add_convert_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import add_models_parser, add_upscale_parser
+from srkit.train.cli import add_train_parser
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_eval(sub)
+    add_train_parser(sub)
     add_upscale_parser(sub)
     add_models_parser(sub)
     add_convert_parser(sub)

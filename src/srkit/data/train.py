@@ -71,6 +71,7 @@ from srkit.data.benchmarks import list_images
 from srkit.data.sampler import STREAM_ITEM, SampleKey, make_group_assignment
 from srkit.degrade import DegradationGroup, get_group
 from srkit.errors import ConfigError, DatasetError
+from srkit.io.images import to_uint8
 
 CONTEXT_LR = 4
 """Default crop margin in LR pixels (see the module docstring)."""
@@ -94,11 +95,6 @@ class PatchLocation(NamedTuple):
     top: int
     left: int
     group: int
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float in ``[0, 1]`` -> uint8, ``floor(x * 255 + 0.5)`` after clamping (as ``srkit eval``)."""
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
 def load_uint8(path: Path) -> torch.Tensor:

@@ -22,7 +22,7 @@ from srkit.data import HRDataset
 from srkit.degrade import DegradationGroup, mod_crop
 from srkit.errors import SrkitError
 from srkit.infer.upscalers import Upscaler
-from srkit.io import read_image, write_image
+from srkit.io import read_image, to_uint8, write_image
 from srkit.metrics import psnr, ssim
 
 
@@ -134,11 +134,6 @@ class EvalReport:
 
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else math.nan
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float in [0, 1] -> uint8, rounding half up (as MATLAB's ``im2uint8``) after clamping."""
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:

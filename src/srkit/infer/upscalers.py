@@ -25,6 +25,7 @@ from torch import nn
 
 from srkit.degrade import KERNELS, resize
 from srkit.errors import ConfigError, SrkitError
+from srkit.io.images import to_uint8
 from srkit.io.safe_load import CHECKPOINT_SUFFIXES
 from srkit.io.thirdparty import load_any_model
 
@@ -58,7 +59,7 @@ class InterpolationUpscaler:
         return scale >= 1
 
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
-        lr_u8 = (lr.clamp(0, 1) * 255).round().to(torch.uint8)
+        lr_u8 = to_uint8(lr)
         return resize(lr_u8, float(scale), kernel=self.kernel).to(lr.dtype) / 255
 
 

@@ -11,6 +11,7 @@ from srkit.io.images import (
     is_image_file,
     read_image,
     resolve_max_pixels,
+    to_uint8,
     uint8_to_tensor,
     write_image,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "is_image_file",
     "read_image",
     "resolve_max_pixels",
+    "to_uint8",
     "uint8_to_tensor",
     "write_image",
 ]

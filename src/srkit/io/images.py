@@ -188,6 +188,13 @@ def _quantize(pixels: torch.Tensor, maximum: int) -> torch.Tensor:
     return torch.floor(x.clamp(0.0, 1.0) * maximum + 0.5)
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float tensor in ``[0, 1]`` -> uint8 tensor of the same shape and device: ``floor(x * 255 + 0.5)``
+    after clamping (round half up, as MATLAB's ``im2uint8``), the quantisation ``srkit eval`` and the
+    training data use."""
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
 def _chw_to_hwc(arr: np.ndarray) -> np.ndarray:
     """``(C, H, W)`` -> ``(H, W, C)``, or ``(H, W)`` when C == 1."""
     return arr[0] if arr.shape[0] == 1 else np.ascontiguousarray(arr.transpose(1, 2, 0))

@@ -1,0 +1,133 @@
+"""Pixel losses (see :mod:`srkit.losses`).
+
+- :func:`l1_loss` -- mean absolute error (EDSR, RRDBNet-PSNR);
+- :func:`mse_loss` -- mean squared error (SRResNet, SRCNN);
+- :func:`charbonnier_loss` -- ``mean(sqrt((x - y)^2 + eps^2))``, a differentiable L1 (Lai et al.,
+  LapSRN, 2017; ``eps = 1e-3``). Note that BasicSR's variant uses ``sqrt(d^2 + eps)`` with
+  ``eps = 1e-12``; here ``eps`` is in pixel units (images in ``[0, 1]``).
+
+:class:`WeightedSum` combines named terms and reports each term (unweighted) next to the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+LossType = Literal["l1", "mse", "charbonnier"]
+LOSS_TYPES: tuple[str, ...] = ("l1", "mse", "charbonnier")
+CHARBONNIER_EPS = 1e-3
+
+
+def _pair32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both tensors as float32 after checking that their shapes agree."""
+    if pred.shape != target.shape:
+        raise ValueError(f"loss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    return pred.float(), target.float()
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error, in float32."""
+    a, b = _pair32(pred, target)
+    return (a - b).abs().mean()
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error, in float32."""
+    a, b = _pair32(pred, target)
+    return (a - b).square().mean()
+
+
+def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tensor:
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``, in float32."""
+    if not eps > 0:
+        raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
+    a, b = _pair32(pred, target)
+    return torch.sqrt((a - b).square() + eps * eps).mean()
+
+
+class L1Loss(nn.Module):
+    """:func:`l1_loss` as a module."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return l1_loss(pred, target)
+
+
+class MSELoss(nn.Module):
+    """:func:`mse_loss` as a module."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return mse_loss(pred, target)
+
+
+class CharbonnierLoss(nn.Module):
+    """:func:`charbonnier_loss` as a module with a fixed ``eps``."""
+
+    def __init__(self, eps: float = CHARBONNIER_EPS) -> None:
+        super().__init__()
+        if not eps > 0:
+            raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
+        self.eps = float(eps)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return charbonnier_loss(pred, target, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps}"
+
+
+class WeightedSum(nn.Module):
+    """``sum_i weight_i * loss_i(pred, target)`` over named terms.
+
+    ``forward`` returns ``(total, parts)`` where ``parts`` maps each term's name to its *unweighted*
+    value (detached), for logging. Names must be unique.
+    """
+
+    def __init__(self, terms: Sequence[tuple[str, float, nn.Module]]) -> None:
+        super().__init__()
+        if not terms:
+            raise ValueError("loss: at least one term is needed")
+        names = [name for name, _, _ in terms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"loss: term names must be unique, got {names}")
+        self.names = names
+        self.weights = [float(w) for _, w, _ in terms]
+        self.terms = nn.ModuleList(module for _, _, module in terms)
+
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {}
+        total: torch.Tensor | None = None
+        for name, weight, term in zip(self.names, self.weights, self.terms, strict=True):
+            value = term(pred, target)
+            parts[name] = value.detach()
+            total = weight * value if total is None else total + weight * value
+        assert total is not None
+        return total, parts
+
+
+_FACTORIES: dict[str, Callable[..., nn.Module]] = {
+    "l1": L1Loss,
+    "mse": MSELoss,
+    "charbonnier": CharbonnierLoss,
+}
+
+
+def build_loss(specs: Sequence[tuple[str, float, dict]]) -> WeightedSum:
+    """A :class:`WeightedSum` from ``(type, weight, options)`` triples, e.g. ``[('l1', 1.0, {})]``.
+
+    Terms are named by their type; a repeated type gets a ``_2``, ``_3``... suffix.
+    """
+    terms: list[tuple[str, float, nn.Module]] = []
+    seen: dict[str, int] = {}
+    for kind, weight, options in specs:
+        if kind not in _FACTORIES:
+            raise ValueError(f"loss: unknown type {kind!r}; valid: {', '.join(LOSS_TYPES)}")
+        seen[kind] = seen.get(kind, 0) + 1
+        name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
+        terms.append((name, weight, _FACTORIES[kind](**options)))
+    return WeightedSum(terms)
