@@ -10,6 +10,7 @@ from pathlib import Path
 from srkit import __version__
 from srkit.convert_cli import add_convert_parser
 from srkit.errors import SrkitError
+from srkit.export_cli import add_export_parser
 from srkit.infer.cli import add_models_parser, add_upscale_parser
 from srkit.train.cli import add_train_parser
 
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_upscale_parser(sub)
     add_models_parser(sub)
     add_convert_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
