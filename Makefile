@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/srkit eval --model bicubic --dataset sample --scale 2 3 4 --y-channel --out outputs/eval-sample
+	$(BIN)/srkit upscale src/srkit/assets/coffee.png --scale 2 -o outputs --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
