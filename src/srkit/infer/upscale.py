@@ -39,6 +39,7 @@ from srkit.errors import ConfigError, ImageError, SrkitError
 from srkit.infer.tiling import DEFAULT_OVERLAP, TileFn, auto_tile_size, check_tiling, upscale_tiled
 from srkit.infer.upscalers import ModelUpscaler, Upscaler
 from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
+from srkit.io.images import SUFFIX_FORMATS
 
 __all__ = [
     "FORMATS",
@@ -55,15 +56,6 @@ __all__ = [
 
 #: ``--format`` values -> suffix.
 FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
-_SUFFIX_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -219,7 +211,7 @@ def upscale_image(
 
 
 def _output_format(path: Path) -> str:
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(path, f"unknown image suffix {path.suffix!r}")
     return fmt

@@ -75,7 +75,8 @@ _FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 # Importing a plugin registers it in PIL.Image.OPEN; only these formats are ever decoded.
 _PLUGINS = (PngImagePlugin, JpegImagePlugin, WebPImagePlugin, TiffImagePlugin, BmpImagePlugin)
 _FORMAT_NAMES = "PNG, JPEG, WebP, TIFF or BMP"
-_SUFFIX_FORMATS = {
+#: File suffix -> the format srkit writes for it.
+SUFFIX_FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
@@ -665,7 +666,7 @@ def _resolve_format(path: Path, format: str | None) -> str:
         if name not in _FORMATS:
             raise ImageError(path, f"unsupported output format {format!r} (expected {_FORMAT_NAMES})")
         return name
-    name = _SUFFIX_FORMATS.get(path.suffix.lower())
+    name = SUFFIX_FORMATS.get(path.suffix.lower())
     if name is None:
         raise ImageError(
             path, f"unknown image suffix {path.suffix!r} (expected one of {', '.join(IMAGE_SUFFIXES)})"
