@@ -221,3 +221,38 @@ def test_sample_dataset_runs_end_to_end(tmp_path: Path, capsys) -> None:
     data = json.loads((tmp_path / "eval.json").read_text())
     (group,) = data["groups"]
     assert group["dataset"] == "sample" and 25 < group["psnr"] < 45 and 0.7 < group["ssim"] < 1.0
+
+
+def test_several_models_are_compared_in_one_table(tmp_path: Path, capsys) -> None:
+    data = _ramp_dataset(tmp_path)
+    out = tmp_path / "cmp"
+    argv = ["eval", "--model", "bicubic", "nearest", "--dataset", str(data), "--scale", "2"]
+    argv += ["--degradations", "bicubic,nearest", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    with (out / "comparison.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["bicubic", "nearest"]
+    for row in rows:  # the comparison repeats each model's own summary
+        own = json.loads((out / row["model"] / "eval.json").read_text(encoding="utf-8"))
+        (summary,) = own["summary"]
+        assert float(row["worst_psnr"]) == pytest.approx(summary["worst_psnr"])
+        assert float(row["mean_psnr"]) == pytest.approx(summary["mean_psnr"])
+        groups = {g["degradation"]: g["psnr"] for g in own["groups"]}
+        assert float(row["nearest_psnr"]) == pytest.approx(groups["nearest"])
+        assert row["worst_group"] == min(groups, key=groups.get)
+    md = (out / "comparison.md").read_text(encoding="utf-8")
+    assert md in text.replace("\r", "")
+    best_mean = max(rows, key=lambda r: float(r["mean_psnr"]))
+    line = next(li for li in md.splitlines() if li.startswith(f"| {best_mean['model']} |"))
+    assert line.rstrip(" |").endswith("**")  # the best mean is bold
+    worst_mean = min(rows, key=lambda r: float(r["mean_psnr"]))
+    line = next(li for li in md.splitlines() if li.startswith(f"| {worst_mean['model']} |"))
+    assert not line.rstrip(" |").endswith("**")
+
+
+def test_model_labels_disambiguate_repeated_file_names() -> None:
+    from srkit.cli import _model_labels
+
+    labels = _model_labels(["runs/a/model.safetensors", "runs/b/model.safetensors", "bicubic", "x/ok.pth"])
+    assert labels == ["a/model", "b/model", "bicubic", "ok"]

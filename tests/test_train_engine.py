@@ -113,9 +113,9 @@ def test_non_finite_loss_stops_naming_the_step_and_saves_nothing(
     calls = {"n": 0}
     real = pixel_losses.l1_loss
 
-    def poisoned(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def poisoned(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         calls["n"] += 1
-        loss = real(pred, target)
+        loss = real(pred, target, reduction)
         return loss * float("nan") if calls["n"] == 13 else loss
 
     monkeypatch.setattr(pixel_losses, "l1_loss", poisoned)

@@ -7,10 +7,13 @@ never of global RNG state, worker count or worker assignment:
 - :func:`make_group_assignment` -- the degradation group of every index in an epoch (i.i.d. draws with
   the given weights), so a batch sampler can know -- and later re-balance -- the groups of a batch before
   any image is decoded;
+- :func:`balanced_groups` -- the group ids of one batch when batches are group-balanced: every group
+  ``batch // groups`` times, the remainder drawn by weight, in a shuffled order;
 - :class:`TrainBatchSampler` -- an endless stream of batches of :class:`SampleKey` ``(index, epoch)``;
   epoch ``e`` is ``epoch_permutation(e)`` split by rank and cut into batches (the incomplete last batch
   is dropped). Batch ``n`` of the stream is global step ``start_step + n``, so resuming at a step only
-  needs that step: the sampler starts inside the epoch without touching the skipped samples.
+  needs that step: the sampler starts inside the epoch without touching the skipped samples. With
+  ``group_weights`` it balances groups: each key carries the group :func:`balanced_groups` gives it.
 
 Because the epoch travels inside every key, DataLoader workers never need to be told about a new epoch.
 """
@@ -31,6 +34,7 @@ from srkit.errors import ConfigError
 STREAM_ITEM = 0x5EED0001
 STREAM_PERMUTATION = 0x5EED0002
 STREAM_GROUP = 0x5EED0003
+STREAM_BALANCE = 0x5EED0004
 
 
 class SampleKey(NamedTuple):
@@ -76,13 +80,36 @@ def make_group_assignment(weights: Sequence[float], length: int, seed: int, epoc
     return rng.choice(w.size, size=length, p=w / w.sum()).astype(np.int64)
 
 
+def balanced_groups(
+    weights: Sequence[float], batch_size: int, seed: int, epoch: int, batch: int, rank: int = 0
+) -> np.ndarray:
+    """Group ids (int64, ``batch_size``) of batch ``batch`` of ``epoch`` on ``rank`` for group-balanced
+    batches: every group exactly ``batch_size // len(weights)`` times, the ``batch_size % len(weights)``
+    others drawn from the categorical distribution ``weights`` without replacement of groups where
+    possible, then shuffled. A pure function of its arguments (resumable, the same in every worker)."""
+    w = np.asarray(weights, dtype=np.float64)
+    make_group_assignment(weights, 1, 0, 0)  # validates the weights
+    groups = w.size
+    if batch_size < groups:
+        raise ConfigError(f"balance_groups: {groups} groups do not fit a batch of {batch_size}")
+    rng = stream_rng(STREAM_BALANCE, _check_seed(seed), _check_seed(epoch, "epoch"), batch, rank)
+    per_group, rest = divmod(batch_size, groups)
+    ids = np.repeat(np.arange(groups, dtype=np.int64), per_group)
+    if rest:
+        p = w / w.sum()
+        extra = rng.choice(groups, size=rest, replace=int(np.count_nonzero(p)) < rest, p=p)
+        ids = np.concatenate([ids, extra.astype(np.int64)])
+    return rng.permutation(ids)
+
+
 class TrainBatchSampler(Sampler[list[SampleKey]]):
     """Endless, resumable, rank-split batches of :class:`SampleKey` (see the module docstring).
 
     Per epoch, rank ``r`` of ``world_size`` takes ``perm[r::world_size]`` of the epoch permutation, cut to
     ``length // world_size`` samples so every rank has the same number of steps; ranks never overlap and,
     when ``world_size * batch_size`` divides ``length``, they cover the whole dataset every epoch.
-    ``steps_per_epoch = (length // world_size) // batch_size``.
+    ``steps_per_epoch = (length // world_size) // batch_size``. With ``group_weights`` every batch is
+    group-balanced (:func:`balanced_groups`).
     """
 
     def __init__(
@@ -94,6 +121,7 @@ class TrainBatchSampler(Sampler[list[SampleKey]]):
         rank: int = 0,
         world_size: int = 1,
         start_step: int = 0,
+        group_weights: Sequence[float] | None = None,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size: must be a positive integer, got {batch_size!r}")
@@ -107,6 +135,9 @@ class TrainBatchSampler(Sampler[list[SampleKey]]):
         self.rank = rank
         self.world_size = world_size
         self.start_step = _check_seed(start_step, "start_step")
+        self.group_weights = None if group_weights is None else [float(w) for w in group_weights]
+        if self.group_weights is not None:
+            balanced_groups(self.group_weights, batch_size, 0, 0, 0)  # validates
         self.per_rank = self.length // world_size
         self.steps_per_epoch = self.per_rank // batch_size
         if self.steps_per_epoch == 0:
@@ -132,7 +163,12 @@ class TrainBatchSampler(Sampler[list[SampleKey]]):
             indices = self.epoch_indices(epoch)
             bs = self.batch_size
             for b in range(position, self.steps_per_epoch):
-                yield [SampleKey(int(i), epoch) for i in indices[b * bs : (b + 1) * bs]]
+                chunk = indices[b * bs : (b + 1) * bs]
+                if self.group_weights is None:
+                    yield [SampleKey(int(i), epoch) for i in chunk]
+                else:
+                    groups = balanced_groups(self.group_weights, bs, self.seed, epoch, b, self.rank)
+                    yield [SampleKey(int(i), epoch, int(g)) for i, g in zip(chunk, groups, strict=True)]
             step = (epoch + 1) * self.steps_per_epoch
 
 
@@ -158,6 +194,7 @@ def build_train_loader(
     world_size: int = 1,
     start_step: int = 0,
     pin_memory: bool = False,
+    balance_groups: bool = False,
 ) -> DataLoader:
     """An endless DataLoader over ``dataset`` (indexed by :class:`SampleKey`) driven by a
     :class:`TrainBatchSampler`.
@@ -166,7 +203,8 @@ def build_train_loader(
     ``start_step=k`` yields exactly the batches ``k, k+1, ...`` of an uninterrupted run, for any
     ``num_workers``, without decoding the skipped samples. With ``distributed=True`` the epoch is split by
     ``rank``/``world_size`` (taken from ``torch.distributed`` when it is initialised and ``world_size`` is
-    left at 1). ``len()`` of the loader is undefined (endless); use ``loader.batch_sampler.steps_per_epoch``.
+    left at 1). With ``balance_groups`` every batch is group-balanced by the dataset's ``group_weights``.
+    ``len()`` of the loader is undefined (endless); use ``loader.batch_sampler.steps_per_epoch``.
     If the dataset has a ``preload()`` method (the decoded-image cache) and workers are used, it is called
     first so the workers share the decoded images instead of each decoding its own copy.
     """
@@ -184,7 +222,10 @@ def build_train_loader(
         rank=rank,
         world_size=world_size,
         start_step=start_step,
+        group_weights=getattr(dataset, "group_weights", None) if balance_groups else None,
     )
+    if balance_groups and sampler.group_weights is None:
+        raise ConfigError("balance_groups: the dataset has no degradation groups")
     preload = getattr(dataset, "preload", None)
     if num_workers > 0 and callable(preload):
         preload()

@@ -1,15 +1,33 @@
 """Literature-exact evaluation: ``evaluate`` runs the measurements, ``report`` formats and writes them."""
 
-from srkit.evaluation.report import format_table, report_table, write_report
-from srkit.evaluation.runner import EvalReport, GroupScore, ImageScore, RobustnessSummary, evaluate
+from srkit.evaluation.report import (
+    comparison_rows,
+    comparison_table,
+    format_table,
+    report_table,
+    write_comparison,
+    write_report,
+)
+from srkit.evaluation.runner import (
+    EvalReport,
+    GroupScore,
+    ImageSample,
+    ImageScore,
+    RobustnessSummary,
+    evaluate,
+)
 
 __all__ = [
     "EvalReport",
     "GroupScore",
+    "ImageSample",
     "ImageScore",
     "RobustnessSummary",
+    "comparison_rows",
+    "comparison_table",
     "evaluate",
     "format_table",
     "report_table",
+    "write_comparison",
     "write_report",
 ]

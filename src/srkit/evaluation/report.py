@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,14 +38,17 @@ def _cell(value: object) -> str:
 
 def report_table(report: EvalReport) -> str:
     """The evaluation table: one row per (dataset, degradation, scale), then per (dataset, scale) the worst
-    group and the mean over groups when more than one group was measured."""
+    group and the mean over groups when more than one group was measured; an LPIPS column (on RGB) when it
+    was measured."""
     headers = ["model", "dataset", "degradation", "scale", "PSNR", "SSIM", "images"]
     rows: list[list[object]] = []
     summaries = {(s.dataset, s.scale): s for s in report.summaries()}
     groups = report.groups()
     for (dataset, scale), summary in summaries.items():
         cell = [g for g in groups if g.dataset == dataset and g.scale == scale]
-        rows += [[g.model, g.dataset, g.degradation, g.scale, g.psnr, g.ssim, g.images] for g in cell]
+        rows += [
+            [g.model, g.dataset, g.degradation, g.scale, g.psnr, g.ssim, g.images, g.lpips] for g in cell
+        ]
         if summary.groups > 1:
             n = cell[0].images
             rows.append(
@@ -56,11 +60,25 @@ def report_table(report: EvalReport) -> str:
                     summary.worst_psnr,
                     summary.worst_ssim,
                     n,
+                    summary.worst_lpips,
                 ]
             )
             rows.append(
-                [report.model, dataset, "mean over groups", scale, summary.mean_psnr, summary.mean_ssim, n]
+                [
+                    report.model,
+                    dataset,
+                    "mean over groups",
+                    scale,
+                    summary.mean_psnr,
+                    summary.mean_ssim,
+                    n,
+                    summary.mean_lpips,
+                ]
             )
+    if report.lpips:
+        headers.append(f"LPIPS ({report.lpips})")
+    else:
+        rows = [row[:-1] for row in rows]
     channel = "Y" if report.y_channel else "RGB"
     border = "scale" if report.crop_border is None else str(report.crop_border)
     return f"PSNR (dB) / SSIM on {channel}, border crop {border}\n" + format_table(headers, rows)
@@ -92,3 +110,66 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
         atomic_write_text(out_dir / "images.csv", _csv(data["images"])),
     ]
     return paths
+
+
+def comparison_rows(reports: Sequence[EvalReport]) -> list[dict]:
+    """One row per (model, dataset, scale): PSNR and SSIM of every group, the worst group and the mean
+    over groups -- the robustness comparison of several models (flat dicts for CSV)."""
+    rows: list[dict] = []
+    for report in reports:
+        groups = report.groups()
+        for summary in report.summaries():
+            row: dict = {"model": report.model, "dataset": summary.dataset, "scale": summary.scale}
+            for g in groups:
+                if g.dataset == summary.dataset and g.scale == summary.scale:
+                    row[f"{g.degradation}_psnr"] = g.psnr
+                    row[f"{g.degradation}_ssim"] = g.ssim
+            row.update(
+                worst_group=summary.worst_group,
+                worst_psnr=summary.worst_psnr,
+                worst_ssim=summary.worst_ssim,
+                mean_psnr=summary.mean_psnr,
+                mean_ssim=summary.mean_ssim,
+            )
+            rows.append(row)
+    return rows
+
+
+def comparison_table(reports: Sequence[EvalReport]) -> str:
+    """A Markdown table comparing models: per dataset and scale, one row per model with ``PSNR / SSIM``
+    for every degradation group, the worst group and the mean over groups (the best value of each column
+    in bold)."""
+    rows = comparison_rows(reports)
+    if not rows:
+        return ""
+    groups = [
+        k.removesuffix("_psnr")
+        for k in rows[0]
+        if k.endswith("_psnr") and k not in ("worst_psnr", "mean_psnr")
+    ]
+    columns = [*groups, "worst", "mean"]
+    headers = ["model", "dataset", "scale", *columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for dataset, scale in dict.fromkeys((r["dataset"], r["scale"]) for r in rows):
+        cell = [r for r in rows if r["dataset"] == dataset and r["scale"] == scale]
+        best = {c: max(r.get(f"{c}_psnr", -math.inf) for r in cell) for c in columns}
+        for r in cell:
+            values = []
+            for c in columns:
+                if f"{c}_psnr" not in r:
+                    values.append("")
+                    continue
+                text = f"{r[f'{c}_psnr']:.2f} / {r[f'{c}_ssim']:.4f}"
+                if c == "worst":
+                    text += f" ({r['worst_group']})"
+                values.append(f"**{text}**" if len(cell) > 1 and r[f"{c}_psnr"] == best[c] else text)
+            lines.append("| " + " | ".join([r["model"], dataset, f"x{scale}", *values]) + " |")
+    return "\n".join(lines)
+
+
+def write_comparison(reports: Sequence[EvalReport], out_dir: Path) -> list[Path]:
+    """Write ``comparison.md`` and ``comparison.csv`` atomically."""
+    return [
+        atomic_write_text(out_dir / "comparison.md", comparison_table(reports) + "\n"),
+        atomic_write_text(out_dir / "comparison.csv", _csv(comparison_rows(reports))),
+    ]

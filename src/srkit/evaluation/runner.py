@@ -3,16 +3,18 @@
 Per HR image and scale: the HR image is quantised to uint8 and mod-cropped to a multiple of the scale; the
 degradation group makes the LR image (MATLAB ``imresize`` on uint8 for the kernel groups); the upscaler's
 output is rounded to uint8; PSNR and SSIM are measured with ``crop_border`` (default: the scale) pixels
-shaved, on Y (default) or RGB. Per-group numbers are means over images; the robustness summary per dataset
-and scale gives the worst group and the mean over groups.
+shaved, on Y (default) or RGB; LPIPS (Zhang et al. 2018, opt-in, :mod:`srkit.metrics.lpips`) on RGB in
+[0, 1] of the same uint8 SR and HR with the same border shaved. Per-group numbers are means over images;
+the robustness summary per dataset and scale gives the worst group and the mean over groups.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +27,9 @@ from srkit.infer.upscalers import Upscaler
 from srkit.io import read_image, to_uint8, write_image
 from srkit.metrics import psnr, ssim
 
+if TYPE_CHECKING:
+    from srkit.metrics.lpips import LPIPS
+
 
 @dataclass(frozen=True)
 class ImageScore:
@@ -36,6 +41,7 @@ class ImageScore:
     image: str
     psnr: float
     ssim: float
+    lpips: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,13 +55,15 @@ class GroupScore:
     psnr: float
     ssim: float
     images: int
+    lpips: float | None = None
 
 
 @dataclass(frozen=True)
 class RobustnessSummary:
     """Worst group and mean over groups for one (dataset, scale). Each worst value is the minimum of that
     metric over groups; ``worst_group`` names the group with the lowest PSNR and ``worst_ssim_group`` the
-    one with the lowest SSIM (often, not always, the same)."""
+    one with the lowest SSIM (often, not always, the same). ``worst_lpips`` is the highest group LPIPS
+    (lower is better), when LPIPS was measured."""
 
     model: str
     dataset: str
@@ -67,6 +75,8 @@ class RobustnessSummary:
     mean_psnr: float
     mean_ssim: float
     groups: int
+    worst_lpips: float | None = None
+    mean_lpips: float | None = None
 
 
 @dataclass
@@ -77,6 +87,8 @@ class EvalReport:
     y_channel: bool
     crop_border: int | None
     images: list[ImageScore] = field(default_factory=list)
+    lpips: str | None = None
+    """LPIPS backbone ('alex'/'vgg') when LPIPS was measured; ``None`` leaves LPIPS out of every output."""
 
     def groups(self) -> list[GroupScore]:
         """Per (dataset, degradation, scale) means, in evaluation order."""
@@ -92,6 +104,7 @@ class EvalReport:
                 psnr=_mean([s.psnr for s in scores]),
                 ssim=_mean([s.ssim for s in scores]),
                 images=len(scores),
+                lpips=_mean([s.lpips for s in scores]) if self.lpips else None,
             )
             for (dataset, degradation, scale), scores in cells.items()
         ]
@@ -117,19 +130,37 @@ class EvalReport:
                     mean_psnr=_mean([g.psnr for g in groups]),
                     mean_ssim=_mean([g.ssim for g in groups]),
                     groups=len(groups),
+                    worst_lpips=max(g.lpips for g in groups) if self.lpips else None,
+                    mean_lpips=_mean([g.lpips for g in groups]) if self.lpips else None,
                 )
             )
         return out
 
     def to_dict(self) -> dict:
+        def row(item: object) -> dict:
+            data = asdict(item)  # type: ignore[call-overload]
+            return data if self.lpips else {k: v for k, v in data.items() if "lpips" not in k}
+
         return {
             "model": self.model,
             "channel": "y" if self.y_channel else "rgb",
             "crop_border": "scale" if self.crop_border is None else self.crop_border,
-            "groups": [asdict(g) for g in self.groups()],
-            "summary": [asdict(s) for s in self.summaries()],
-            "images": [asdict(s) for s in self.images],
+            **({"lpips": self.lpips} if self.lpips else {}),
+            "groups": [row(g) for g in self.groups()],
+            "summary": [row(s) for s in self.summaries()],
+            "images": [row(s) for s in self.images],
         }
+
+
+@dataclass(frozen=True)
+class ImageSample:
+    """The pixels behind one :class:`ImageScore`, handed to ``evaluate(on_image=...)``: uint8 ``(H, W, C)``
+    LR, SR (as scored) and HR, and the border shaved for the metrics."""
+
+    lr: np.ndarray
+    sr: np.ndarray
+    hr: np.ndarray
+    border: int
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -139,6 +170,15 @@ def _mean(values: Sequence[float]) -> float:
 def _hwc(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) uint8 tensor -> (H, W, C) numpy array."""
     return x[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _lpips(metric: LPIPS, sr: np.ndarray, hr: np.ndarray, border: int, path: Path) -> float:
+    from srkit.metrics.lpips import lpips_uint8
+
+    try:
+        return lpips_uint8(metric, sr, hr, crop_border=border)
+    except SrkitError as exc:
+        raise SrkitError(f"{path}: {exc}") from None
 
 
 def evaluate(
@@ -151,15 +191,24 @@ def evaluate(
     crop_border: int | None = None,
     save_dir: Path | None = None,
     progress: bool = True,
+    lpips: LPIPS | None = None,
+    on_image: Callable[[ImageScore, ImageSample], None] | None = None,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
-    ``crop_border=None`` shaves ``scale`` pixels, the convention of the published tables.
+    ``crop_border=None`` shaves ``scale`` pixels, the convention of the published tables. ``lpips`` (an
+    :class:`srkit.metrics.lpips.LPIPS`) adds the LPIPS column; ``on_image`` is called with each score and
+    its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`).
     """
     for scale in scales:
         if not upscaler.supports_scale(scale):
             raise SrkitError(f"model {upscaler.name}: does not support scale {scale}")
-    report = EvalReport(model=upscaler.name, y_channel=y_channel, crop_border=crop_border)
+    report = EvalReport(
+        model=upscaler.name,
+        y_channel=y_channel,
+        crop_border=crop_border,
+        lpips=None if lpips is None else lpips.net_name,
+    )
     total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
     bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
     with bar, torch.inference_mode():
@@ -179,16 +228,18 @@ def evaluate(
                                 f"for x{scale}, expected {tuple(hr.shape)}"
                             )
                         sr_u8, hr_np = _hwc(to_uint8(sr)), _hwc(hr)
-                        report.images.append(
-                            ImageScore(
-                                dataset=dataset.name,
-                                degradation=group.name,
-                                scale=scale,
-                                image=path.name,
-                                psnr=psnr(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
-                                ssim=ssim(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
-                            )
+                        score = ImageScore(
+                            dataset=dataset.name,
+                            degradation=group.name,
+                            scale=scale,
+                            image=path.name,
+                            psnr=psnr(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
+                            ssim=ssim(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
+                            lpips=None if lpips is None else _lpips(lpips, sr_u8, hr_np, border, path),
                         )
+                        report.images.append(score)
+                        if on_image is not None:
+                            on_image(score, ImageSample(lr=_hwc(lr), sr=sr_u8, hr=hr_np, border=border))
                         if save_dir is not None:
                             out = save_dir / dataset.name / group.name / f"x{scale}" / f"{path.stem}.png"
                             write_image(out, sr_u8)

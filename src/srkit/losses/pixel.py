@@ -19,6 +19,7 @@ from torch import nn
 
 LossType = Literal["l1", "mse", "charbonnier"]
 LOSS_TYPES: tuple[str, ...] = ("l1", "mse", "charbonnier")
+Reduction = Literal["mean", "sample"]
 CHARBONNIER_EPS = 1e-3
 
 
@@ -29,38 +30,54 @@ def _pair32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, tor
     return pred.float(), target.float()
 
 
-def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    """``'mean'``: the mean over all elements (a scalar); ``'sample'``: the mean over every dimension
+    but the first (shape ``(N,)``, one value per sample, as per-group objectives need)."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sample":
+        return values.reshape(values.shape[0], -1).mean(dim=1)
+    raise ValueError(f"loss: reduction must be 'mean' or 'sample', got {reduction!r}")
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
     """Mean absolute error, in float32."""
     a, b = _pair32(pred, target)
-    return (a - b).abs().mean()
+    return _reduce((a - b).abs(), reduction)
 
 
-def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def mse_loss(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
     """Mean squared error, in float32."""
     a, b = _pair32(pred, target)
-    return (a - b).square().mean()
+    return _reduce((a - b).square(), reduction)
 
 
-def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tensor:
+def charbonnier_loss(
+    pred: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS, reduction: Reduction = "mean"
+) -> torch.Tensor:
     """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``, in float32."""
     if not eps > 0:
         raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
     a, b = _pair32(pred, target)
-    return torch.sqrt((a - b).square() + eps * eps).mean()
+    return _reduce(torch.sqrt((a - b).square() + eps * eps), reduction)
 
 
 class L1Loss(nn.Module):
     """:func:`l1_loss` as a module."""
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return l1_loss(pred, target)
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean"
+    ) -> torch.Tensor:
+        return l1_loss(pred, target, reduction)
 
 
 class MSELoss(nn.Module):
     """:func:`mse_loss` as a module."""
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return mse_loss(pred, target)
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean"
+    ) -> torch.Tensor:
+        return mse_loss(pred, target, reduction)
 
 
 class CharbonnierLoss(nn.Module):
@@ -72,8 +89,10 @@ class CharbonnierLoss(nn.Module):
             raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
         self.eps = float(eps)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return charbonnier_loss(pred, target, self.eps)
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean"
+    ) -> torch.Tensor:
+        return charbonnier_loss(pred, target, self.eps, reduction)
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}"
@@ -83,7 +102,8 @@ class WeightedSum(nn.Module):
     """``sum_i weight_i * loss_i(pred, target)`` over named terms.
 
     ``forward`` returns ``(total, parts)`` where ``parts`` maps each term's name to its *unweighted*
-    value (detached), for logging. Names must be unique.
+    value (detached), for logging. Names must be unique. With ``reduction='sample'`` every value has
+    shape ``(N,)``: one loss per sample (the mean over its elements).
     """
 
     def __init__(self, terms: Sequence[tuple[str, float, nn.Module]]) -> None:
@@ -98,12 +118,12 @@ class WeightedSum(nn.Module):
         self.terms = nn.ModuleList(module for _, _, module in terms)
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor
+        self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean"
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts: dict[str, torch.Tensor] = {}
         total: torch.Tensor | None = None
         for name, weight, term in zip(self.names, self.weights, self.terms, strict=True):
-            value = term(pred, target)
+            value = term(pred, target, reduction)
             parts[name] = value.detach()
             total = weight * value if total is None else total + weight * value
         assert total is not None

@@ -72,10 +72,20 @@ class ModelConfig(_Section):
     """The network: an arch or preset name of :func:`srkit.archs.build_model` and hyper-parameters
     overriding the preset's. ``scale`` comes from the top-level ``scale`` and may not be set here.
     Names and keys are checked here; values (e.g. a scale the arch does not support) when the network is
-    built, at the start of training (:func:`srkit.train.engine.build_network`)."""
+    built, at the start of training (:func:`srkit.train.engine.build_network`).
+
+    ``init``: a weight file (srkit safetensors, or any checkpoint that
+    :func:`srkit.io.checkpoint.load_state_dict_any` reads) loaded into the network before the first step
+    -- PSNR pre-training for a GAN stage, or the x2 network as the start of x3/x4 (EDSR, Lim et al. 2017,
+    sec. 4.2). With ``init_strict: false`` the tensors whose name or shape does not match (the upsampler
+    of another scale) keep their initial values; at least half of the network's tensors must load.
+    Ignored when a run is resumed (the state file holds the weights).
+    """
 
     arch: str
     hparams: dict[str, Any] = Field(default_factory=dict)
+    init: str | None = None
+    init_strict: bool = True
 
     @model_validator(mode="after")
     def _known(self) -> ModelConfig:
@@ -153,12 +163,14 @@ class TrainDataConfig(_Section):
     ``hr``: HR folders; ``lr``: paired LR folders (one per HR folder) or ``null`` to make LR on the fly
     with ``groups``; ``patch_size``: the LR patch side (the HR patch is ``patch_size * scale``);
     ``batch_size``: the global batch (split evenly over distributed processes); ``length``: samples per
-    (virtual) epoch, default the number of images.
+    (virtual) epoch, default the number of images; ``balance_groups``: every batch holds every group
+    equally often (``batch // groups`` each; the remainder drawn by weight) instead of i.i.d. draws.
     """
 
     hr: list[str]
     lr: list[str] | None = None
     groups: list[GroupConfig] = Field(default_factory=lambda: [GroupConfig(name="bicubic")])
+    balance_groups: bool = False
     patch_size: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     num_workers: int = Field(0, ge=0)
@@ -181,33 +193,45 @@ class TrainDataConfig(_Section):
             raise SubKeyError("groups", "at least one degradation group is needed")
         if sum(g.weight for g in self.groups) <= 0:
             raise SubKeyError("groups", "the weights must not all be zero")
+        if self.balance_groups and self.lr is not None:
+            raise SubKeyError("balance_groups", "needs HR-only data (lr: null); paired data has no groups")
+        if self.balance_groups and len(self.groups) > self.batch_size:
+            raise SubKeyError(
+                "balance_groups", f"{len(self.groups)} groups do not fit a batch of {self.batch_size}"
+            )
         return self
 
 
 class ValDataConfig(_Section):
     """Validation (:class:`srkit.data.train.ValDataset`, batch 1, on rank 0).
 
-    ``datasets``: benchmark names or folders (empty: no validation); ``every``: steps between
-    validations (and always at the last step); ``center_crop``: HR pixels kept around the centre of each
-    image (faster); ``crop_border``: pixels shaved before measuring (default: the scale).
+    ``datasets``: benchmark names or folders (empty: no validation); ``groups``: degradation groups
+    that make the LR images (each dataset is measured once per group, reported as ``set/group`` when
+    there are several); ``every``: steps between validations (and always at the last step);
+    ``center_crop``: HR pixels kept around the centre of each image (faster); ``crop_border``: pixels
+    shaved before measuring (default: the scale).
     """
 
     datasets: list[str] = Field(default_factory=list)
-    group: str = "bicubic"
+    groups: list[str] = Field(default_factory=lambda: ["bicubic"])
     center_crop: int | None = Field(None, gt=0)
     every: int = Field(5000, gt=0)
     y_channel: bool = True
     crop_border: int | None = Field(None, ge=0)
 
-    @field_validator("datasets", mode="before")
+    @field_validator("datasets", "groups", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("group")
+    @field_validator("groups")
     @classmethod
-    def _known_group(cls, name: str) -> str:
-        return GroupConfig._known_group(name)
+    def _known_groups(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError("at least one degradation group is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"groups repeat: {names}")
+        return [GroupConfig._known_group(name) for name in names]
 
 
 class DataConfig(_Section):
@@ -251,6 +275,130 @@ class PixelObjectiveConfig(_Section):
         return self
 
 
+class ERMObjectiveConfig(PixelObjectiveConfig):
+    """``name: erm``: empirical risk minimisation over the degradation groups of the training data -- the
+    pixel losses averaged over every sample of the batch, whatever its group (with one group: single-group
+    training) -- with the per-group losses logged as ``group_dro`` logs them, for comparison."""
+
+    name: Literal["erm"] = "erm"  # type: ignore[assignment]
+
+
+class GroupDROObjectiveConfig(PixelObjectiveConfig):
+    """``name: group_dro``: online Group DRO (Sagawa, Koh, Hashimoto, Liang 2019, Algorithm 1).
+
+    Per step: the per-group mean losses ``L_g`` of the batch (all-reduced over processes); group weights
+    ``q_g <- q_g * exp(eta * (L_g + adjustment / sqrt(n_g)))``, normalised; the optimised loss is
+    ``sum_g q_g * L_g``. ``eta``: the step size of q (the paper's default 0.01 suits cross-entropy
+    losses near 1; pixel losses are ~0.03, so SR needs a larger one); ``adjustment``: the paper's
+    generalisation adjustment ``C`` (``n_g``: the expected training samples of group g per epoch; with
+    equal group weights it shifts every group alike and changes nothing); ``smoothing``: when set,
+    ``gamma`` of an exponential moving average of the group losses, which then drive the q update (the
+    reference code's ``exp_avg_loss``); a group absent from a batch keeps its last average (or 0
+    without smoothing, as in the reference code).
+    """
+
+    name: Literal["group_dro"] = "group_dro"  # type: ignore[assignment]
+    eta: float = Field(0.01, gt=0.0, allow_inf_nan=False)
+    adjustment: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    smoothing: float | None = Field(None, gt=0.0, le=1.0)
+
+
+class PerceptualConfig(_Section):
+    """The GAN objective's VGG feature loss (:class:`srkit.losses.PerceptualLoss`).
+
+    ``layer_weights``: VGG layer -> weight (ESRGAN: ``{conv5_4: 1.0}``, before the activation);
+    ``vgg_type``: ``vgg11``/``13``/``16``/``19`` (``_bn`` variants too); ``criterion``: ``l1``, ``l2``,
+    ``fro``; ``normalize_loss``: divide by the sum of the layer weights; ``weights``: ``default`` (the
+    torchvision ImageNet file in srkit's cache, e.g. ``~/.cache/srkit/weights/vgg19-dcbb9e9d.pth``), a
+    file path, or ``null`` (random VGG: only for tests and smoke runs).
+    """
+
+    layer_weights: dict[str, float] = Field(default_factory=lambda: {"conv5_4": 1.0})
+    vgg_type: Literal["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"] = (
+        "vgg19"
+    )
+    use_input_norm: bool = True
+    range_norm: bool = False
+    criterion: Literal["l1", "l2", "fro"] = "l1"
+    normalize_loss: bool = False
+    weights: str | None = "default"
+
+    @model_validator(mode="after")
+    def _layers(self) -> PerceptualConfig:
+        from srkit.archs.vgg import layer_indices
+
+        valid = layer_indices(self.vgg_type)
+        if not self.layer_weights:
+            raise SubKeyError("layer_weights", "at least one VGG layer is needed")
+        for name, weight in self.layer_weights.items():
+            if name not in valid:
+                raise SubKeyError(
+                    "layer_weights", f"{self.vgg_type} has no layer {name!r}; valid: {', '.join(valid)}"
+                )
+            if not (math.isfinite(weight) and weight >= 0):
+                raise SubKeyError(f"layer_weights.{name}", f"must be finite and >= 0, got {weight}")
+        return self
+
+
+class DiscriminatorConfig(_Section):
+    """The GAN objective's discriminator (:data:`srkit.archs.discriminator.DISCRIMINATORS`).
+
+    ``vgg_style`` (ESRGAN's VGG128, BasicSR key names): ``vgg_blk_ch`` widths read in pairs, one pair per
+    stage (a 3x3 stride-1 conv then a 4x4 stride-2 conv); ``fc_features``: hidden widths of the head;
+    ``input_size``: the side of the HR patches (``null``: ``data.train.patch_size * scale``).
+    """
+
+    type: Literal["vgg_style"] = "vgg_style"
+    vgg_blk_ch: list[int] = Field(default_factory=lambda: [64, 64, 128, 128, 256, 256, 512, 512, 512, 512])
+    fc_features: list[int] = Field(default_factory=lambda: [100])
+    input_size: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _widths(self) -> DiscriminatorConfig:
+        if not self.vgg_blk_ch or len(self.vgg_blk_ch) % 2 or min(self.vgg_blk_ch) <= 0:
+            raise SubKeyError("vgg_blk_ch", f"needs an even number of positive widths, got {self.vgg_blk_ch}")
+        if any(w <= 0 for w in self.fc_features):
+            raise SubKeyError("fc_features", f"widths must be positive, got {self.fc_features}")
+        return self
+
+
+class GANObjectiveConfig(_Section):
+    """``name: gan``: ESRGAN-style adversarial training (Wang et al. 2018; :mod:`srkit.train.gan`).
+
+    Generator loss ``perceptual_weight * L_percep + gan_weight * L_G + pixel_weight * L_pixel``;
+    ``gan_type``: ``ragan`` (relativistic average, ESRGAN), ``vanilla``, ``hinge``, ``lsgan``. The
+    generator uses the top-level ``optim``/``schedule``, the discriminator ``d_optim``/``d_schedule``
+    (ESRGAN: Adam 1e-4, betas (0.9, 0.99), halved at 50k, 100k, 200k, 300k steps). ``net_d_iters``: the
+    generator is updated every ``net_d_iters`` steps, and not during the first ``net_d_init_iters``
+    (the discriminator every step). ``find_unused_parameters``: passed to DistributedDataParallel for
+    the discriminator.
+    """
+
+    name: Literal["gan"] = "gan"
+    gan_type: Literal["ragan", "vanilla", "hinge", "lsgan"] = "ragan"
+    gan_weight: float = Field(0.005, ge=0.0, allow_inf_nan=False)
+    pixel_type: Literal["l1", "mse", "charbonnier"] = "l1"
+    pixel_weight: float = Field(0.01, ge=0.0, allow_inf_nan=False)
+    perceptual_weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    perceptual: PerceptualConfig = Field(default_factory=PerceptualConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    d_optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-4, betas=(0.9, 0.99)))
+    d_schedule: ScheduleConfig = Field(
+        default_factory=lambda: ScheduleConfig(
+            type="multistep", milestones=[50_000, 100_000, 200_000, 300_000], gamma=0.5
+        )
+    )
+    net_d_iters: int = Field(1, gt=0)
+    net_d_init_iters: int = Field(0, ge=0)
+    find_unused_parameters: bool = False
+
+    @model_validator(mode="after")
+    def _some_loss(self) -> GANObjectiveConfig:
+        if self.gan_weight + self.pixel_weight + self.perceptual_weight <= 0:
+            raise SubKeyError("gan_weight", "the generator loss weights must not all be zero")
+        return self
+
+
 def _objective_tag(value: Any) -> str | None:
     if isinstance(value, Mapping):
         return value.get("name", "pixel")
@@ -259,11 +407,16 @@ def _objective_tag(value: Any) -> str | None:
 
 #: Every objective's config, tagged by its ``name``. A new objective adds ``Annotated[Cfg, Tag(name)]``.
 ObjectiveConfig = Annotated[
-    Union[Annotated[PixelObjectiveConfig, Tag("pixel")]],  # noqa: UP007 - a tagged union grows here
+    Union[  # noqa: UP007 - a tagged union grows here
+        Annotated[PixelObjectiveConfig, Tag("pixel")],
+        Annotated[ERMObjectiveConfig, Tag("erm")],
+        Annotated[GroupDROObjectiveConfig, Tag("group_dro")],
+        Annotated[GANObjectiveConfig, Tag("gan")],
+    ],
     Discriminator(_objective_tag),
 ]
 #: The tags of :data:`ObjectiveConfig` (kept in step with it).
-OBJECTIVE_NAMES: tuple[str, ...] = ("pixel",)
+OBJECTIVE_NAMES: tuple[str, ...] = ("pixel", "erm", "group_dro", "gan")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -390,7 +543,10 @@ class LoopConfig(_Section):
     ``torch.use_deterministic_algorithms``; ``log_every``: steps between log records;
     ``checkpoint_every``: steps between training-state saves (``state.pt`` + ``latest.safetensors``);
     ``snapshot_every``: steps between kept ``checkpoints/step_NNNNNNN.safetensors`` (``null``: none);
-    ``best_checkpoint_warmup``: ``best.safetensors`` is only considered from this step on.
+    ``best_checkpoint_warmup``: ``best.safetensors`` is only considered from this step on;
+    ``best_metric``: what ``best.safetensors`` maximises: ``mean_psnr`` over the validation entries
+    (sets x groups) or ``worst_psnr``, the lowest of them (early stopping on the worst group, as Group DRO
+    recommends, Sagawa et al. 2019).
     """
 
     steps: int = Field(gt=0)
@@ -406,6 +562,7 @@ class LoopConfig(_Section):
     checkpoint_every: int = Field(5000, gt=0)
     snapshot_every: int | None = Field(None, gt=0)
     best_checkpoint_warmup: int = Field(0, ge=0)
+    best_metric: Literal["mean_psnr", "worst_psnr"] = "mean_psnr"
 
 
 class LoggingConfig(_Section):

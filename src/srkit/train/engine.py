@@ -103,6 +103,39 @@ def build_network(config: TrainConfig) -> nn.Module:
         raise ConfigError(f"model: {err}") from None
 
 
+def load_init_weights(model: nn.Module, path: str | Path, strict: bool = True) -> tuple[int, list[str]]:
+    """Load the weight file ``path`` (``model.init``) into ``model``; returns the number of tensors
+    loaded and the names of the network's tensors left as they were.
+
+    Strict: every name and shape must match (a one-line error naming the file and the first mismatch).
+    Not strict: tensors whose name and shape match are loaded, the others kept -- at least half of the
+    network's tensors must match, else the file is taken to be the wrong network."""
+    from srkit.io.checkpoint import check_state_dict, load_state_dict_any
+
+    try:
+        state = load_state_dict_any(path)
+    except SrkitError as err:
+        raise ConfigError(f"model.init: {err}") from None
+    if strict:
+        try:
+            check_state_dict(path, model, state)
+        except SrkitError as err:
+            raise ConfigError(
+                f"model.init: {err} (set model.init_strict: false to load what matches)"
+            ) from None
+        model.load_state_dict(state, strict=True)
+        return len(state), []
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if len(usable) * 2 < len(own):
+        raise ConfigError(
+            f"model.init: {path}: only {len(usable)} of the network's {len(own)} tensors match by name and "
+            "shape; is it the same architecture?"
+        )
+    model.load_state_dict(usable, strict=False)
+    return len(usable), [k for k in own if k not in usable]
+
+
 def resolve_device(name: str, info: D.DistInfo) -> torch.device:
     """``auto`` -> CUDA when available; a CUDA device is ``cuda:<local_rank>``."""
     if name == "auto":
@@ -162,8 +195,17 @@ def average_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
 
 
 def mean_psnr(metrics: dict[str, dict[str, float]]) -> float:
-    """The monitored value for ``best.safetensors``: mean PSNR over the validation sets."""
+    """Mean PSNR over the validation entries (sets x groups)."""
     return sum(m["psnr"] for m in metrics.values()) / len(metrics)
+
+
+def worst_psnr(metrics: dict[str, dict[str, float]]) -> float:
+    """The lowest PSNR of the validation entries (sets x groups)."""
+    return min(m["psnr"] for m in metrics.values())
+
+
+#: ``train.best_metric`` -> the monitored value for ``best.safetensors`` (higher is better).
+BEST_METRICS = {"mean_psnr": mean_psnr, "worst_psnr": worst_psnr}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,7 +239,14 @@ class Engine:
         self.last_val: dict[str, dict[str, float]] = {}
 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
-        model = build_network(config).to(self.device)
+        model = build_network(config)
+        self.init_note = ""
+        if config.model.init is not None:
+            loaded, kept = load_init_weights(model, config.model.init, config.model.init_strict)
+            self.init_note = f"initial weights: {loaded} tensors from {config.model.init}" + (
+                f" ({len(kept)} kept as initialised, e.g. {kept[0]})" if kept else ""
+            )
+        model = model.to(self.device)
         if config.train.channels_last:  # before the EMA copy, so both share the layout
             model = model.to(memory_format=torch.channels_last)
         self.raw_model: nn.Module = model
@@ -221,11 +270,11 @@ class Engine:
 
     # -- helpers for objectives ------------------------------------------------------------------------
 
-    def prepare_module(self, module: nn.Module) -> nn.Module:
+    def prepare_module(self, module: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """Another trainable network of the objective (e.g. a GAN's discriminator) on the device, in the
-        configured memory format, wrapped in DistributedDataParallel when distributed. Returns the module
-        to call in training; build its optimiser from the unwrapped ``module`` and keep its weights in the
-        objective's ``state_dict``."""
+        configured memory format, wrapped in DistributedDataParallel when distributed (with
+        ``find_unused_parameters`` passed on). Returns the module to call in training; build its optimiser
+        from the unwrapped ``module`` and keep its weights in the objective's ``state_dict``."""
         module = module.to(self.device)
         if self.config.train.channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -234,7 +283,7 @@ class Engine:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids)
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Autocast in the configured precision (a null context for fp32)."""
@@ -343,13 +392,17 @@ class Engine:
 
         cfg = self.config.data.val
         sets: dict[str, list[dict[str, Any]]] = {}
+        names: set[str] = set()
         for name in cfg.datasets:
             hr = resolve_dataset(name, progress=False)
-            key = hr.name.lower()
-            if key in sets:
-                key = f"{key}_{len(sets)}"
-            data = ValDataset(list(hr.files), self.config.scale, group=cfg.group, center_crop=cfg.center_crop)
-            sets[key] = [data[i] for i in range(len(data))]
+            base = hr.name.lower()
+            if base in names:
+                base = f"{base}_{len(names)}"
+            names.add(base)
+            for group in cfg.groups:
+                key = base if len(cfg.groups) == 1 else f"{base}/{group}"
+                data = ValDataset(list(hr.files), self.config.scale, group=group, center_crop=cfg.center_crop)
+                sets[key] = [data[i] for i in range(len(data))]
         return sets
 
     def _crop_border(self) -> int:
@@ -426,6 +479,7 @@ class Engine:
             world_size=self.dist.world_size,
             start_step=start_step,
             pin_memory=self.device.type == "cuda",
+            balance_groups=cfg.balance_groups,
         )
 
     def _prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -457,11 +511,12 @@ class Engine:
     def _maybe_best(self, metrics: dict[str, dict[str, float]], logger: RunLogger) -> None:
         if not metrics or self.step < self.config.train.best_checkpoint_warmup:
             return
-        value = mean_psnr(metrics)
-        if self.best is None or value > self.best["mean_psnr"]:
-            self.best = {"mean_psnr": value, "step": self.step, "val": metrics}
+        key = self.config.train.best_metric
+        value = BEST_METRICS[key](metrics)
+        if self.best is None or value > self.best.get(key, -math.inf):
+            self.best = {key: value, "step": self.step, "val": metrics}
             self.export(self.run_dir / BEST_WEIGHTS, metrics)
-            logger.log_event("best", self.step, mean_psnr=round(value, 4))
+            logger.log_event("best", self.step, **{key: round(value, 4)})
 
     def _batches(self, start_step: int) -> Iterator[dict[str, Any]]:
         try:
@@ -524,6 +579,8 @@ class Engine:
                 f"{self.dist.world_size} process(es) on {self.device}, precision {cfg.train.precision}, "
                 f"run folder {self.run_dir}"
             )
+        if self.init_note and self.step == 0:
+            logger.print(self.init_note)
         meter = Meter(self.step)
         batches = self._batches(self.step) if self.step < self.total_steps else iter(())
         self.raw_model.train()

@@ -274,6 +274,8 @@ class RunLogger:
                 flat[f"{name}/{key}"] = value
         flat["mean_psnr"] = sum(m["psnr"] for m in metrics.values()) / len(metrics)
         flat["mean_ssim"] = sum(m["ssim"] for m in metrics.values()) / len(metrics)
+        if len(metrics) > 1:
+            flat["worst_psnr"] = min(m["psnr"] for m in metrics.values())
         record = self._write(kind, step, flat)
         if kind == "val":
             self.csv["val"].write(record)

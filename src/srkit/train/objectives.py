@@ -33,7 +33,9 @@ import torch
 
 from srkit.losses import WeightedSum, build_loss
 from srkit.train.config import PixelObjectiveConfig
+from srkit.train.gan import GANObjective
 from srkit.train.optim import build_optimizer, build_scheduler, current_lr
+from srkit.train.robust import ERMObjective, GroupDROObjective
 
 if TYPE_CHECKING:
     from srkit.train.engine import Engine
@@ -124,6 +126,9 @@ class PixelObjective:
 #: Objective name -> factory taking the objective's config.
 OBJECTIVES: dict[str, Callable[[Any], Objective]] = {
     "pixel": PixelObjective,
+    "erm": ERMObjective,
+    "group_dro": GroupDROObjective,
+    "gan": GANObjective,
 }
 
 
