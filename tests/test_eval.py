@@ -254,5 +254,14 @@ def test_several_models_are_compared_in_one_table(tmp_path: Path, capsys) -> Non
 def test_model_labels_disambiguate_repeated_file_names() -> None:
     from srkit.cli import _model_labels
 
-    labels = _model_labels(["runs/a/model.safetensors", "runs/b/model.safetensors", "bicubic", "x/ok.pth"])
-    assert labels == ["a/model", "b/model", "bicubic", "ok"]
+    labels = _model_labels(
+        [
+            "runs/a/model.safetensors",
+            "runs/b/model.safetensors",
+            "bicubic",
+            "x/ok.pth",
+            "runs/b/best.safetensors",
+        ]
+    )
+    assert labels == ["a/model", "b/model", "bicubic", "ok", "b/best"]
+    assert _model_labels(["y/ok.pth", "z/ok.pth"]) == ["y/ok", "z/ok"]

@@ -477,3 +477,24 @@ def test_esrgan_recipes_match_the_paper() -> None:
     tiny = load_config(CONFIGS / "tiny" / "esrgan_x4.yaml")
     assert tiny.model.init == "runs/esrgan_x4_pretrain_tiny/model.safetensors"
     assert tiny.model.hparams == load_config(CONFIGS / "tiny" / "esrgan_x4_pretrain.yaml").model.hparams
+
+
+def test_gan_weight_zero_trains_the_content_losses_without_a_discriminator(tmp_path: Path) -> None:
+    # SRGAN's SRResNet-VGG54: perceptual (+ pixel) loss only, no discriminator built, trained or saved
+    config = build_config(_gan_config(tmp_path, objective={"gan_weight": 0.0}))
+    engine = Engine(config, tmp_path / "run")
+    objective = engine.objective
+    assert objective.raw_net_d is None and objective.optimizer_d is None
+    g0 = _tensors(engine.raw_model)
+    engine.fit()
+    records = [r for r in _read_log(tmp_path / "run") if r["kind"] == "train"]
+    assert records and all("l_d_real" not in r and "lr_d" not in r and "l_g_gan" not in r for r in records)
+    for record in records:
+        assert record["loss"] == pytest.approx(record["l_g_pix"] + record["l_g_percep"])
+        assert record["l_g_percep"] > 0
+    assert not torch.equal(g0["conv_first.weight"], _tensors(engine.raw_model)["conv_first.weight"])
+    state = load_state(tmp_path / "run" / "state.pt")
+    assert set(state["objective"]) == {"optimizer_g", "scheduler_g"}
+    with_d = Engine(build_config(_gan_config(tmp_path)), tmp_path / "other")
+    with pytest.raises(ConfigError, match=r"objective\.gan_weight"):
+        with_d.objective.load_state_dict(state["objective"])

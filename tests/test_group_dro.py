@@ -367,3 +367,28 @@ def test_training_starts_from_init_weights(tmp_path: Path) -> None:
     a, b = load_weights(first.weights), load_weights(second.weights)
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-9), key
+
+
+# -- the study's recipes ----------------------------------------------------------------------------
+
+STUDY = Path(__file__).resolve().parents[1] / "configs" / "robust"
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_study_arms_differ_only_in_groups_and_objective(scale: int) -> None:
+    from srkit.train.config import config_to_dict, load_config
+
+    arms = {a: load_config(STUDY / f"edsr_baseline_x{scale}_{a}.yaml") for a in ("bicubic", "erm", "dro")}
+    assert [g.name for g in arms["bicubic"].data.train.groups] == ["bicubic"]
+    for arm in ("erm", "dro"):
+        assert [g.name for g in arms[arm].data.train.groups] == ["bicubic", "bilinear", "nearest", "area"]
+        assert arms[arm].data.train.balance_groups
+    assert arms["erm"].objective.name == "erm" and arms["dro"].objective.name == "group_dro"
+    assert arms["dro"].train.best_metric == "worst_psnr"
+    flat = {a: config_to_dict(c) for a, c in arms.items()}
+    for arm in ("erm", "dro"):  # the same start, data, budget and optimiser
+        for key in ("scale", "model", "optim", "schedule", "seed"):
+            assert flat[arm][key] == flat["bicubic"][key], key
+        assert flat[arm]["train"]["steps"] == flat["bicubic"]["train"]["steps"]
+        assert flat[arm]["data"]["train"]["patch_size"] == flat["bicubic"]["data"]["train"]["patch_size"]
+        assert flat[arm]["data"]["val"] == flat["bicubic"]["data"]["val"]

@@ -98,10 +98,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 def _model_labels(models: Sequence[str]) -> list[str]:
     """Short distinct names for the models of one ``srkit eval``: a file's stem, or ``folder/stem`` when
-    stems repeat (``runs/a/model.safetensors`` and ``runs/b/model.safetensors``)."""
+    stems repeat or name a file of a run folder (``runs/a/model.safetensors``, ``runs/a/best...``)."""
+    run_files = {"model", "best", "latest"}
     stems = [Path(m).stem if Path(m).suffix else m for m in models]
     return [
-        f"{Path(m).parent.name}/{stem}" if stems.count(stem) > 1 and Path(m).parent.name else stem
+        f"{Path(m).parent.name}/{stem}"
+        if (stems.count(stem) > 1 or stem in run_files) and Path(m).suffix and Path(m).parent.name
+        else stem
         for m, stem in zip(models, stems, strict=True)
     ]
 

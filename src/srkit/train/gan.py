@@ -22,6 +22,9 @@ distributed) for the two forwards whose gradients update it; forwards that only 
 gradients for the generator call the unwrapped network (its parameters frozen), so no DDP reduction is
 ever left waiting.
 
+With ``gan_weight: 0`` there is no discriminator at all: the generator trains on its content losses
+alone (pixel and perceptual), e.g. SRGAN's SRResNet-VGG54 (``configs/srresnet_x2_vgg54.yaml``).
+
 Logged values (BasicSR's names, each term with its weight applied): ``loss`` (the generator's total),
 ``l_g_pix``, ``l_g_percep``, ``l_g_gan``, ``l_d_real``, ``l_d_fake``, ``out_d_real``/``out_d_fake`` (mean
 discriminator logits of the discriminator step), ``grad_norm`` (G; 0 on steps without a G update) and
@@ -123,12 +126,14 @@ class GANObjective:
                     raise ConfigError(f"objective.perceptual.{err}") from None
                 except SrkitError as err:  # the VGG weight file is missing or unusable
                     raise ConfigError(f"objective.perceptual.weights: {err}") from None
-        self.raw_net_d = net_d
-        self.net_d = engine.prepare_module(net_d, find_unused_parameters=cfg.find_unused_parameters)
-        self.raw_net_d.train()
         self.pixel = build_loss([(cfg.pixel_type, 1.0, {})]).to(engine.device)
         self.optimizer_g = build_optimizer(engine.raw_model.parameters(), config.optim)
         self.scheduler_g = build_scheduler(self.optimizer_g, config.schedule, engine.total_steps)
+        if cfg.gan_weight == 0:  # content losses only: no discriminator
+            return
+        self.raw_net_d = net_d
+        self.net_d = engine.prepare_module(net_d, find_unused_parameters=cfg.find_unused_parameters)
+        self.raw_net_d.train()
         self.optimizer_d = build_optimizer(net_d.parameters(), cfg.d_optim)
         self.scheduler_d = build_scheduler(self.optimizer_d, cfg.d_schedule, engine.total_steps)
 
@@ -139,11 +144,11 @@ class GANObjective:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(total, weighted terms)`` of the generator loss (float32)."""
         cfg, engine, net_d = self.cfg, self.engine, self.raw_net_d
-        assert engine is not None and net_d is not None and self.pixel is not None
+        assert engine is not None and self.pixel is not None
         zero = sr.new_zeros((), dtype=torch.float32)
         l_pix = cfg.pixel_weight * self.pixel(sr, hr)[0] if cfg.pixel_weight > 0 else zero
         l_percep = self.perceptual(sr, hr) if self.perceptual is not None else zero
-        if cfg.gan_weight > 0:
+        if net_d is not None:
             real_logits = None
             if cfg.gan_type in RELATIVISTIC:
                 with torch.no_grad(), engine.autocast():
@@ -156,7 +161,24 @@ class GANObjective:
         total = l_pix + l_percep + l_gan
         return total, {"l_g_pix": l_pix, "l_g_percep": l_percep, "l_g_gan": l_gan}
 
+    def _content_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """A generator step on the content losses alone (``gan_weight: 0``, no discriminator)."""
+        engine, opt_g, sched_g = self.engine, self.optimizer_g, self.scheduler_g
+        assert engine is not None and opt_g is not None and sched_g is not None
+        with engine.autocast():
+            sr = engine.model(batch["lr"])
+        total, parts = self._generator_losses(sr, batch["hr"])
+        engine.backward(total)
+        grad_norm = engine.optimizer_step(opt_g)
+        sched_g.step()
+        values = {"loss": float(total.detach())}
+        values.update({key: float(v.detach()) for key, v in parts.items() if key != "l_g_gan"})
+        values["grad_norm"] = grad_norm
+        return values
+
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        if self.raw_net_d is None:
+            return self._content_step(batch)
         cfg, engine = self.cfg, self.engine
         net_d, raw_net_d = self.net_d, self.raw_net_d
         opt_g, opt_d = self.optimizer_g, self.optimizer_d
@@ -225,25 +247,38 @@ class GANObjective:
     # -- logging and state ---------------------------------------------------------------------------------
 
     def learning_rates(self) -> dict[str, float]:
-        assert self.optimizer_g is not None and self.optimizer_d is not None
-        return {"lr": current_lr(self.optimizer_g), "lr_d": current_lr(self.optimizer_d)}
+        assert self.optimizer_g is not None
+        rates = {"lr": current_lr(self.optimizer_g)}
+        if self.optimizer_d is not None:
+            rates["lr_d"] = current_lr(self.optimizer_d)
+        return rates
 
     def state_dict(self) -> dict[str, Any]:
-        assert self.raw_net_d is not None and self.optimizer_g is not None and self.optimizer_d is not None
-        assert self.scheduler_g is not None and self.scheduler_d is not None
-        return {
-            "net_d": self.raw_net_d.state_dict(),
+        assert self.optimizer_g is not None and self.scheduler_g is not None
+        state: dict[str, Any] = {
             "optimizer_g": self.optimizer_g.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-            "scheduler_d": self.scheduler_d.state_dict(),
         }
+        if self.raw_net_d is not None:
+            assert self.optimizer_d is not None and self.scheduler_d is not None
+            state.update(
+                net_d=self.raw_net_d.state_dict(),
+                optimizer_d=self.optimizer_d.state_dict(),
+                scheduler_d=self.scheduler_d.state_dict(),
+            )
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        assert self.raw_net_d is not None and self.optimizer_g is not None and self.optimizer_d is not None
-        assert self.scheduler_g is not None and self.scheduler_d is not None
-        self.raw_net_d.load_state_dict(state["net_d"])
+        assert self.optimizer_g is not None and self.scheduler_g is not None
+        if (self.raw_net_d is None) != ("net_d" not in state):
+            raise ConfigError(
+                "objective.gan_weight: the saved state was trained "
+                f"{'with' if 'net_d' in state else 'without'} a discriminator; resume with the same setting"
+            )
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.scheduler_g.load_state_dict(state["scheduler_g"])
-        self.optimizer_d.load_state_dict(state["optimizer_d"])
-        self.scheduler_d.load_state_dict(state["scheduler_d"])
+        if self.raw_net_d is not None:
+            assert self.optimizer_d is not None and self.scheduler_d is not None
+            self.raw_net_d.load_state_dict(state["net_d"])
+            self.optimizer_d.load_state_dict(state["optimizer_d"])
+            self.scheduler_d.load_state_dict(state["scheduler_d"])
