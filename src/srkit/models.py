@@ -34,6 +34,7 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 _BSDS500 = "BSDS500 train+test (400 images), bicubic LR"
+_ROBUST = "BSDS500 train+test, LR by bicubic/bilinear/nearest/area"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,29 @@ MODELS: dict[str, ModelCard] = dict(
             training_data=_BSDS500,
             recipe="configs/edsr_baseline_x4.yaml",
             description="EDSR-baseline (Lim et al. 2017), 16 blocks x 64 channels, L1; fast general x4",
+        ),
+        _card(
+            "edsr-baseline-x2-robust",
+            scale=2,
+            arch="edsr-baseline",
+            params=1_369_859,
+            training_data=_ROBUST,
+            recipe="configs/robust/edsr_baseline_x2_dro.yaml",
+            description="edsr-baseline-x2 + 500 Group DRO steps over 4 resampling kernels; worst group "
+            "(nearest) Set5/Set14 29.90/27.26 dB vs 27.86/25.05 bicubic-trained (docs/robustness.md)",
+            # docs/robustness.md: srkit eval fp32, bicubic LR
+            set5_psnr=35.81,
+            set14_psnr=31.64,
+        ),
+        _card(
+            "edsr-baseline-x4-robust",
+            scale=4,
+            arch="edsr-baseline",
+            params=1_517_571,
+            training_data=_ROBUST,
+            recipe="configs/robust/edsr_baseline_x4_dro.yaml",
+            description="EDSR-baseline x4 trained with Group DRO over 4 resampling kernels: best worst-group "
+            "PSNR (docs/robustness.md)",
         ),
         _card(
             "rrdb-psnr-x4",
