@@ -392,3 +392,21 @@ def test_study_arms_differ_only_in_groups_and_objective(scale: int) -> None:
         assert flat[arm]["train"]["steps"] == flat["bicubic"]["train"]["steps"]
         assert flat[arm]["data"]["train"]["patch_size"] == flat["bicubic"]["data"]["train"]["patch_size"]
         assert flat[arm]["data"]["val"] == flat["bicubic"]["data"]["val"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(STUDY.glob("*.yaml")) + sorted((STUDY.parent / "finetune").glob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_study_and_finetune_recipes_validate_and_start_from_the_shipped_x2(path: Path) -> None:
+    import yaml
+
+    from srkit.train.config import dump_config, load_config
+
+    config = load_config(path)
+    assert build_config(yaml.safe_load(dump_config(config))) == config
+    assert config.model.init == "src/srkit/weights/edsr-baseline-x2.safetensors"
+    assert config.model.init_strict == (config.scale == 2)  # other scales keep their fresh upsampler
+    assert (Path(__file__).resolve().parents[1] / config.model.init).is_file()
+    assert config.train.steps == 500 and config.data.train.batch_size == 16
