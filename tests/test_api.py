@@ -269,16 +269,19 @@ def test_shipped_models_beat_bicubic_on_the_sample(card) -> None:
     """Every shipped weight file is real: on the bundled photo (MATLAB-bicubic LR) it beats bicubic
     upscaling by a clear margin on Y PSNR (measured: edsr-baseline-x2 34.67 vs 32.12 dB)."""
     bicubic, model = _sample_scores(card.scale, "bicubic", card.name)
-    assert model - bicubic > 1.0, (card.name, model, bicubic)
+    margin = 0.8 if card.name.endswith("-robust") else 1.0  # robust models trade some bicubic-LR quality
+    assert model - bicubic > margin, (card.name, model, bicubic)
 
 
-def test_shipped_robust_x2_model_handles_nearest_neighbour_lr() -> None:
-    """The Group DRO model trades a little bicubic-LR quality for much better nearest-neighbour LR
-    (measured on the sample: 28.04 vs 26.37 dB nearest, 33.63 vs 34.67 dB bicubic)."""
-    names = ("edsr-baseline-x2", "edsr-baseline-x2-robust")
+@pytest.mark.parametrize("scale", [2, 4])
+def test_shipped_robust_models_handle_nearest_neighbour_lr(scale: int) -> None:
+    """The Group DRO models trade a little bicubic-LR quality for much better nearest-neighbour LR
+    (measured on the sample, nearest: x2 28.04 vs 26.37 dB, x4 26.22 vs 24.20 dB; bicubic: x2 33.63 vs
+    34.67 dB, x4 28.52 vs 29.61 dB)."""
+    names = (f"edsr-baseline-x{scale}", f"edsr-baseline-x{scale}-robust")
     if not all(srkit_models.MODELS[n].available for n in names):
-        pytest.skip("the shipped x2 weights are not installed")
-    _, plain, robust = _sample_scores(2, "nearest", *names)
+        pytest.skip(f"the shipped x{scale} weights are not installed")
+    _, plain, robust = _sample_scores(scale, "nearest", *names)
     assert robust - plain > 1.0, (robust, plain)
-    _, plain_bic, robust_bic = _sample_scores(2, "bicubic", *names)
+    _, plain_bic, robust_bic = _sample_scores(scale, "bicubic", *names)
     assert 0 < plain_bic - robust_bic < 2.0, (plain_bic, robust_bic)
