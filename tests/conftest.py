@@ -16,6 +16,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    """Every test leaves torch's thread count as it found it (training sets it from its config)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def _shared_sub(*parts: str) -> Path:
     path = shared_dir().joinpath(*parts)
     if not path.exists():

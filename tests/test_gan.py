@@ -40,15 +40,6 @@ from test_train_support import assert_same_tensors, merge, tiny_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest on a shared machine (training also sets it from the config)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------------------------------
 # VGG feature extractor
 # --------------------------------------------------------------------------------------------------

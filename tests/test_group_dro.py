@@ -45,13 +45,6 @@ from test_train_support import (
 GROUPS = [{"name": "bicubic"}, {"name": "nearest"}]
 
 
-@pytest.fixture(autouse=True)
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def _records(run: Path, kind: str) -> list[dict]:
     lines = (run / "log.jsonl").read_text(encoding="utf-8").splitlines()
     return [r for r in map(json.loads, lines) if r["kind"] == kind]

@@ -39,16 +39,6 @@ State = dict[str, torch.Tensor]
 TINY_RRDB = {"num_feat": 8, "num_block": 2, "num_grow_ch": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The networks here are tiny: one intra-op thread is fastest, and avoids oversubscribing the CPU
-    when pytest-xdist runs several workers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _net(arch: str, seed: int = 0, **hparams) -> nn.Module:
     torch.manual_seed(seed)
     return build_model(arch, **hparams).eval()

@@ -36,14 +36,6 @@ from test_train_support import (
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(autouse=True)
-def keep_threads():
-    """Training sets torch's thread count from the config; give the worker its own back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def _records(run: Path, kind: str) -> list[dict]:
     lines = (run / "log.jsonl").read_text(encoding="utf-8").splitlines()
     return [r for r in map(json.loads, lines) if r["kind"] == kind]

@@ -168,18 +168,11 @@ def test_ema_warmup_and_state() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def _engine(tmp_path: Path, **train: object) -> Engine:
     return Engine(build_config(tiny_config(tmp_path, train=train)), tmp_path / "run")
 
 
-def test_optimizer_step_clips_and_reports_the_norm(tmp_path: Path, keep_threads: None) -> None:
+def test_optimizer_step_clips_and_reports_the_norm(tmp_path: Path) -> None:
     engine = _engine(tmp_path, grad_clip=0.5)
     params = [p for p in engine.raw_model.parameters()]
     before = [p.detach().clone() for p in params]
@@ -195,7 +188,7 @@ def test_optimizer_step_clips_and_reports_the_norm(tmp_path: Path, keep_threads:
     assert all(p.grad is None for p in params)
 
 
-def test_optimizer_step_refuses_non_finite_gradients(tmp_path: Path, keep_threads: None) -> None:
+def test_optimizer_step_refuses_non_finite_gradients(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     params = list(engine.raw_model.parameters())
     before = [p.detach().clone() for p in params]
@@ -208,7 +201,7 @@ def test_optimizer_step_refuses_non_finite_gradients(tmp_path: Path, keep_thread
     assert all(torch.equal(b, p) for b, p in zip(before, params, strict=True))
 
 
-def test_engine_rejects_what_the_hardware_or_arch_cannot_do(tmp_path: Path, keep_threads: None) -> None:
+def test_engine_rejects_what_the_hardware_or_arch_cannot_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^model: edsr: scale=5 is not supported"):
         Engine(build_config(tiny_config(tmp_path, scale=5)), tmp_path / "run")
     if not torch.cuda.is_available():

@@ -35,7 +35,6 @@ from srkit.losses import WeightedSum, build_loss
 from srkit.train.config import PixelObjectiveConfig
 from srkit.train.gan import GANObjective
 from srkit.train.optim import build_optimizer, build_scheduler, current_lr
-from srkit.train.robust import ERMObjective, GroupDROObjective
 
 if TYPE_CHECKING:
     from srkit.train.engine import Engine
@@ -123,11 +122,23 @@ class PixelObjective:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
+def _erm(cfg: Any) -> Objective:
+    from srkit.train.robust import ERMObjective  # robust.py builds on PixelObjective above
+
+    return ERMObjective(cfg)
+
+
+def _group_dro(cfg: Any) -> Objective:
+    from srkit.train.robust import GroupDROObjective
+
+    return GroupDROObjective(cfg)
+
+
 #: Objective name -> factory taking the objective's config.
 OBJECTIVES: dict[str, Callable[[Any], Objective]] = {
     "pixel": PixelObjective,
-    "erm": ERMObjective,
-    "group_dro": GroupDROObjective,
+    "erm": _erm,
+    "group_dro": _group_dro,
     "gan": GANObjective,
 }
 

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from srkit.losses import WeightedSum, build_loss
 from srkit.train.config import ERMObjectiveConfig, GroupDROObjectiveConfig
-from srkit.train.optim import build_optimizer, build_scheduler, current_lr
+from srkit.train.objectives import PixelObjective
 
 if TYPE_CHECKING:
     from srkit.train.engine import Engine
@@ -90,28 +89,18 @@ def adjustment_term(c: float, counts: Sequence[float]) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-class _GroupObjective:
-    """What ERM and Group DRO share: losses per sample, group statistics, one optimiser and schedule."""
+class _GroupObjective(PixelObjective):
+    """What ERM and Group DRO share: the pixel objective's losses, optimiser and schedule (and their
+    state), with per-sample losses reduced to group statistics."""
 
     name = "group"
 
     def __init__(self, cfg: ERMObjectiveConfig | GroupDROObjectiveConfig) -> None:
-        self.cfg = cfg
-        self.engine: Engine | None = None
-        self.loss: WeightedSum | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        super().__init__(cfg)
         self.group_names: list[str] = []
 
     def setup(self, engine: Engine) -> None:
-        self.engine = engine
-        specs = [
-            (term.type, term.weight, {"eps": term.eps} if term.eps is not None else {})
-            for term in self.cfg.losses
-        ]
-        self.loss = build_loss(specs).to(engine.device)
-        self.optimizer = build_optimizer(engine.raw_model.parameters(), engine.config.optim)
-        self.scheduler = build_scheduler(self.optimizer, engine.config.schedule, engine.total_steps)
+        super().setup(engine)
         data = engine.config.data.train
         self.group_names = [g.name for g in data.groups] if data.lr is None else ["paired"]
 
@@ -146,19 +135,6 @@ class _GroupObjective:
             for g, name in enumerate(self.group_names)
             if float(counts[g]) > 0 and len(self.group_names) > 1
         }
-
-    def learning_rates(self) -> dict[str, float]:
-        assert self.optimizer is not None
-        return {"lr": current_lr(self.optimizer)}
-
-    def state_dict(self) -> dict[str, Any]:
-        assert self.optimizer is not None and self.scheduler is not None
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        assert self.optimizer is not None and self.scheduler is not None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
 
 
 class ERMObjective(_GroupObjective):
