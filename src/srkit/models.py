@@ -101,8 +101,12 @@ MODELS: dict[str, ModelCard] = dict(
             arch="edsr-baseline",
             params=1_554_499,
             training_data=_BSDS500,
-            recipe="configs/edsr_baseline_x3.yaml",
-            description="EDSR-baseline (Lim et al. 2017), 16 blocks x 64 channels, L1; fast general x3",
+            recipe="configs/finetune/edsr_baseline_x3_from_x2.yaml",
+            description="EDSR-baseline (Lim et al. 2017), 16 blocks x 64 channels, L1; fast general x3 "
+            "(x2 body + 500 CPU steps)",
+            # docs/training.md: srkit eval fp32, bicubic LR
+            set5_psnr=32.49,
+            set14_psnr=29.08,
         ),
         _card(
             "edsr-baseline-x4",

@@ -137,8 +137,8 @@ def comparison_rows(reports: Sequence[EvalReport]) -> list[dict]:
 
 def comparison_table(reports: Sequence[EvalReport]) -> str:
     """A Markdown table comparing models: per dataset and scale, one row per model with ``PSNR / SSIM``
-    for every degradation group, the worst group and the mean over groups (the best value of each column
-    in bold)."""
+    for every degradation group, the worst group and the mean over groups when there are several (the
+    best PSNR of each column in bold)."""
     rows = comparison_rows(reports)
     if not rows:
         return ""
@@ -147,7 +147,7 @@ def comparison_table(reports: Sequence[EvalReport]) -> str:
         for k in rows[0]
         if k.endswith("_psnr") and k not in ("worst_psnr", "mean_psnr")
     ]
-    columns = [*groups, "worst", "mean"]
+    columns = [*groups, "worst", "mean"] if len(groups) > 1 else groups
     headers = ["model", "dataset", "scale", *columns]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for dataset, scale in dict.fromkeys((r["dataset"], r["scale"]) for r in rows):
