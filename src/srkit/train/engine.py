@@ -35,7 +35,7 @@ from srkit.io.images import to_uint8
 from srkit.train import distributed as D
 from srkit.train.config import TrainConfig, config_to_dict, diff_keys, dump_config
 from srkit.train.ema import EMA
-from srkit.train.logging import RunLogger
+from srkit.train.logging import RunLogger, mean_psnr, worst_psnr
 from srkit.train.objectives import Objective, build_objective
 from srkit.train.state import STATE_FILE, capture_rng_state, load_state, restore_rng_state, save_state
 
@@ -192,16 +192,6 @@ def measure(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: boo
 def average_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
     """Mean of each metric over images."""
     return {key: sum(m[key] for m in per_image) / len(per_image) for key in per_image[0]}
-
-
-def mean_psnr(metrics: dict[str, dict[str, float]]) -> float:
-    """Mean PSNR over the validation entries (sets x groups)."""
-    return sum(m["psnr"] for m in metrics.values()) / len(metrics)
-
-
-def worst_psnr(metrics: dict[str, dict[str, float]]) -> float:
-    """The lowest PSNR of the validation entries (sets x groups)."""
-    return min(m["psnr"] for m in metrics.values())
 
 
 #: ``train.best_metric`` -> the monitored value for ``best.safetensors`` (higher is better).

@@ -117,6 +117,16 @@ def side_by_side(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, max_side:
     return torch.cat(crops, dim=-1).clamp(0, 1).float().cpu()
 
 
+def mean_psnr(metrics: Mapping[str, Mapping[str, float]]) -> float:
+    """Mean PSNR over the validation entries (sets x groups)."""
+    return sum(m["psnr"] for m in metrics.values()) / len(metrics)
+
+
+def worst_psnr(metrics: Mapping[str, Mapping[str, float]]) -> float:
+    """The lowest PSNR of the validation entries (sets x groups)."""
+    return min(m["psnr"] for m in metrics.values())
+
+
 class _CsvSink:
     """Appends records to a CSV file; the columns are those of the first record ever written."""
 
@@ -272,10 +282,10 @@ class RunLogger:
         for name, values in metrics.items():
             for key, value in values.items():
                 flat[f"{name}/{key}"] = value
-        flat["mean_psnr"] = sum(m["psnr"] for m in metrics.values()) / len(metrics)
+        flat["mean_psnr"] = mean_psnr(metrics)
         flat["mean_ssim"] = sum(m["ssim"] for m in metrics.values()) / len(metrics)
         if len(metrics) > 1:
-            flat["worst_psnr"] = min(m["psnr"] for m in metrics.values())
+            flat["worst_psnr"] = worst_psnr(metrics)
         record = self._write(kind, step, flat)
         if kind == "val":
             self.csv["val"].write(record)
