@@ -17,14 +17,16 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/srkit upscale src/srkit/assets/coffee.png --scale 2 -o outputs --overwrite
 
-test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
+# Style and complexity (ruff), import layers and cycles (import-linter, contracts in pyproject.toml),
+# static types (mypy with the pydantic plugin, zero errors on src/).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) outputs

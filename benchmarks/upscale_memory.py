@@ -58,8 +58,7 @@ def _prepare(args: argparse.Namespace) -> None:
     """Run in a child process: the random-weight network and the input image."""
     import torch
 
-    from srkit.archs import build_model
-    from srkit.io.checkpoint import save_weights
+    from srkit.archs import build_model, save_weights
 
     torch.manual_seed(0)
     save_weights(args.weights, build_model("edsr-baseline", scale=args.scale))

@@ -4,7 +4,7 @@ For each case (EDSR-baseline x2 and x4, RRDBNet with 23 blocks x4, and every shi
 :mod:`srkit.models` whose weights are installed) on a 256x256 RGB input:
 
 - ``fp32 eager``: ``net(x)`` in float32, NCHW, under ``torch.inference_mode()``;
-- ``default``: :class:`srkit.infer.upscalers.ModelUpscaler` with ``device='auto'`` and
+- ``default``: :class:`srkit.archs.Runner` with ``device='auto'`` and
   ``precision='auto'`` (on a CPU with native bfloat16: bf16 autocast + channels-last), called the
   way ``srkit upscale``/``srkit eval`` call it (padding, clamping and float32 output included).
 
@@ -225,10 +225,10 @@ def gemm_gflops(n: int = 2048, repeats: int = 10) -> dict[str, float]:
 
 def run_worker(case: str, mode: str, side: int, warmup: int, repeats: int, out_dir: Path) -> dict[str, Any]:
     """Time one path on one network; save its outputs for the parent's PSNR; return the numbers."""
-    from srkit.infer.upscalers import ModelUpscaler
+    from srkit.archs import Runner
 
     net, trained = build_case(case)
-    scale = int(net.scale)
+    scale = net.info.scale
     x = timing_input(side)
     lr_q, _ = quality_pair(scale)
     if mode == "fp32":
@@ -240,7 +240,7 @@ def run_worker(case: str, mode: str, side: int, warmup: int, repeats: int, out_d
 
         precision = "fp32"
     else:
-        up = ModelUpscaler(net, name=case, device="auto", precision="auto")
+        up = Runner(net, name=case, device="auto", precision="auto")
         precision = f"{up.precision}{' channels_last' if up.channels_last else ''} ({up.device.type})"
 
         def run(t: torch.Tensor) -> torch.Tensor:
@@ -436,7 +436,7 @@ def psnr_vs_hr(sr: np.ndarray, hr: torch.Tensor, scale: int) -> float:
 
 def machine() -> dict[str, Any]:
     """CPU model, core count, PyTorch build facts that decide the default path."""
-    from srkit.infer.upscalers import cpu_has_fast_bf16
+    from srkit.devices import cpu_has_fast_bf16
 
     model = platform.processor() or "unknown"
     try:

@@ -15,12 +15,10 @@ from PIL import ImageCms
 import srkit
 import srkit.models as srkit_models
 from srkit import models
-from srkit.archs import build_model
+from srkit.archs import Runner, build_model, save_weights
 from srkit.degrade import resize
 from srkit.errors import ConfigError, SrkitError
-from srkit.infer.upscalers import ModelUpscaler
 from srkit.io import image_to_uint8, image_to_uint16
-from srkit.io.checkpoint import save_weights
 
 SCALE = 2
 
@@ -69,7 +67,7 @@ def test_import_srkit_stays_light_and_load_model_is_lazy() -> None:
 
 def test_model_attributes(model: srkit.SRModel) -> None:
     assert model.scale == SCALE and model.name == "tiny_x2"
-    assert isinstance(model.upscaler, ModelUpscaler) and model.upscaler.precision == "fp32"
+    assert isinstance(model.upscaler, Runner) and model.upscaler.precision == "fp32"
     assert "scale=2" in repr(model)
 
 
@@ -240,8 +238,8 @@ def test_named_models_resolve_through_the_table(
 def _sample_scores(scale: int, group: str, *names: str) -> list[float]:
     """Y PSNR on a crop of the bundled photo (LR made by ``group``) of bicubic upscaling, then of each
     named model (fp32)."""
+    from srkit.archs import InterpolationUpscaler
     from srkit.degrade import get_group, mod_crop
-    from srkit.infer.upscalers import InterpolationUpscaler
     from srkit.io import read_image, to_uint8
     from srkit.metrics import psnr
     from srkit.settings import sample_image_path

@@ -70,9 +70,9 @@ def test_rgb_nets_output_shape(arch: str, scale: int) -> None:
         y = model(X)
     assert y.shape == (1, 3, 12 * scale, 12 * scale)
     assert y.dtype == torch.float32 and torch.isfinite(y).all()
-    assert (model.scale, model.in_channels, model.out_channels) == (scale, 3, 3)
-    assert model.window_multiple == (2 if (arch, scale) == ("rrdbnet", 2) else 1)  # Real-ESRGAN x2
-    assert model.expects_upsampled_input is False and model.input_space == "rgb"
+    assert (model.info.scale, model.info.in_channels, model.info.out_channels) == (scale, 3, 3)
+    assert model.info.size_multiple == (2 if (arch, scale) == ("rrdbnet", 2) else 1)  # Real-ESRGAN x2
+    assert model.info.input == "lr" and model.info.color == "rgb"
 
 
 @pytest.mark.parametrize("arch", ["srresnet", "edsr", "rrdbnet"])
@@ -86,7 +86,7 @@ def test_x8(arch: str) -> None:
 def test_rrdbnet_pixel_unshuffle_scales(scale: int, factor: int, in_ch: int) -> None:
     model = RRDBNet(scale=scale, num_block=1, num_feat=16, num_grow_ch=8).eval()
     assert model.conv_first.in_channels == in_ch
-    assert model.window_multiple == factor
+    assert model.info.size_multiple == factor
     # Real-ESRGAN trunk: always two x2 stages after the unshuffle.
     assert hasattr(model, "conv_up1") and hasattr(model, "conv_up2") and not hasattr(model, "conv_up3")
     with torch.no_grad():
@@ -98,7 +98,7 @@ def test_rrdbnet_pixel_unshuffle_scales(scale: int, factor: int, in_ch: int) -> 
 
 def test_rrdbnet_x2_without_unshuffle_uses_one_stage() -> None:
     model = RRDBNet(scale=2, num_block=1, num_feat=16, num_grow_ch=8, pixel_unshuffle=False).eval()
-    assert model.conv_first.in_channels == 3 and model.window_multiple == 1
+    assert model.conv_first.in_channels == 3 and model.info.size_multiple == 1
     assert hasattr(model, "conv_up1") and not hasattr(model, "conv_up2")
     with torch.no_grad():
         assert model(torch.rand(1, 3, 7, 5)).shape == (1, 3, 14, 10)
@@ -112,13 +112,18 @@ def test_fsrcnn_shape(scale: int) -> None:
     with torch.no_grad():
         y = model(torch.rand(2, 1, 12, 11))
     assert y.shape == (2, 1, 12 * scale, 11 * scale)
-    assert (model.scale, model.in_channels, model.out_channels, model.input_space) == (scale, 1, 1, "y")
+    assert (model.info.scale, model.info.in_channels, model.info.out_channels, model.info.color) == (
+        scale,
+        1,
+        1,
+        "y",
+    )
 
 
 def test_vdsr_shape_scale_and_global_residual() -> None:
     model = VDSR(num_layers=5, num_feat=8).eval()
-    assert model.scale == 1 and model.expects_upsampled_input is True
-    assert (model.in_channels, model.out_channels, model.input_space) == (1, 1, "y")
+    assert model.info.scale == 1 and model.info.input == "upsampled"
+    assert (model.info.in_channels, model.info.out_channels, model.info.color) == (1, 1, "y")
     x = torch.rand(1, 1, 12, 12)
     with torch.no_grad():
         assert model(x).shape == x.shape
@@ -167,7 +172,7 @@ def test_msrresnet_param_counts() -> None:
 
 def test_rrdbnet_param_count() -> None:
     model = build_model("esrgan")
-    assert model.hparams["num_block"] == 23 and model.scale == 4
+    assert model.hparams["num_block"] == 23 and model.info.scale == 4
     assert n_params(model) == 16_697_987
     # Real-ESRGAN x2: only conv_first grows (12 input channels instead of 3).
     assert n_params(RRDBNet(scale=2)) == 16_697_987 + 64 * 9 * 9
@@ -516,7 +521,7 @@ def test_preset_values_are_overridden_by_hyper() -> None:
     model = build_model("edsr", scale=2, num_block=1)
     assert model.hparams["num_block"] == 1 and model.hparams["num_feat"] == 256
     assert model.hparams["res_scale"] == 0.1 and len(model.body) == 1
-    assert build_model("EDSR-Baseline", scale=3).scale == 3  # names are case-insensitive
+    assert build_model("EDSR-Baseline", scale=3).info.scale == 3  # names are case-insensitive
 
 
 def test_unknown_name_is_named() -> None:
@@ -581,7 +586,7 @@ def test_round_trip_from_stored_hparams(name: str, hyper: dict) -> None:
         rebuilt.eval()
         assert type(rebuilt) is type(model) and rebuilt.hparams == model.hparams
         rebuilt.load_state_dict(model.state_dict(), strict=True)
-        x = torch.rand(1, model.in_channels, 8, 8)
+        x = torch.rand(1, model.info.in_channels, 8, 8)
         with torch.no_grad():
             assert torch.equal(rebuilt(x), model(x))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import srkit.data.benchmarks as bm
-import srkit.data.download as dl
+import srkit.io.download as dl
 from srkit.data import (
     BENCHMARKS,
     IMAGE_SUFFIXES,
@@ -379,7 +379,7 @@ def test_download_file_without_checksum_warns_unverified(
     source = tmp_path / "src.bin"
     source.write_bytes(b"abc")
     dest = tmp_path / "dst.bin"
-    with caplog.at_level(logging.WARNING, logger="srkit.data.download"):
+    with caplog.at_level(logging.WARNING, logger="srkit.io.download"):
         download_file(source.as_uri(), dest, sha256=None, progress=False)
     assert dest.read_bytes() == b"abc"
     assert "UNVERIFIED" in caplog.text

@@ -14,17 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import srkit
-from srkit.archs import FSRCNN, VDSR, build_model, model_spec
+from srkit.archs import FSRCNN, VDSR, build_model, load_network, model_spec, save_weights
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.checkpoint import (
-    FORMAT_VERSION,
-    WeightsMeta,
-    load_model,
-    load_state_dict_any,
-    read_weights,
-    read_weights_meta,
-    save_weights,
-)
+from srkit.io.checkpoint import FORMAT_VERSION, WeightsMeta, read_weights, read_weights_meta
+from srkit.io.safe_load import load_state_dict_any
 
 
 def _tiny_edsr(scale: int = 2) -> torch.nn.Module:
@@ -114,7 +107,7 @@ def test_wrapped_model_is_saved_without_wrapper_prefix(tmp_path: Path) -> None:
     path = save_weights(tmp_path / "dp.safetensors", torch.nn.DataParallel(model))
     state, meta = read_weights(path)
     assert set(state) == set(model.state_dict()) and meta.arch == "edsr" and meta.scale == 2
-    assert model_spec(load_model(path)) == model_spec(model)
+    assert model_spec(load_network(path)) == model_spec(model)
 
 
 def test_save_from_state_dict_needs_arch_hparams_and_scale(tmp_path: Path) -> None:
@@ -141,11 +134,11 @@ def test_load_model_rebuilds_identical_network(tmp_path: Path, name: str, hyper:
     torch.manual_seed(1)
     model = build_model(name, **hyper).eval()
     path = save_weights(tmp_path / f"{name}.safetensors", model, extra={"step": 1})
-    loaded = load_model(path)
+    loaded = load_network(path)
     assert type(loaded) is type(model)
     assert not loaded.training
     assert model_spec(loaded) == model_spec(model)
-    assert loaded.scale == hyper["scale"]
+    assert loaded.info.scale == hyper["scale"]
     assert next(loaded.parameters()).device.type == "cpu"
     x = torch.rand(1, 3, size, size)
     with torch.no_grad():
@@ -165,7 +158,7 @@ def test_missing_file(tmp_path: Path) -> None:
         read_weights(path)
     _assert_one_line_naming(err, path, "no such weights file")
     with pytest.raises(SrkitError) as err:
-        load_model(path)
+        load_network(path)
     _assert_one_line_naming(err, path, "no such weights file")
     with pytest.raises(SrkitError) as err:
         read_weights(tmp_path)
@@ -185,7 +178,7 @@ def test_truncated_file(tmp_path: Path) -> None:
     path = save_weights(tmp_path / "w.safetensors", _tiny_edsr())
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(SrkitError) as err:
-        load_model(path)
+        load_network(path)
     _assert_one_line_naming(err, path, "not a safetensors file")
 
 
@@ -223,7 +216,7 @@ def test_key_mismatch_names_first_missing_and_unexpected_key(tmp_path: Path) -> 
     state["head.weight"] = torch.zeros(1)
     path = save_weights(tmp_path / "mismatch.safetensors", state, arch="edsr", hparams=model.hparams)
     with pytest.raises(SrkitError) as err:
-        load_model(path)
+        load_network(path)
     _assert_one_line_naming(
         err, path, "missing key 'conv_first.weight' (and 1 more)", "unexpected key 'head.weight'"
     )
@@ -235,12 +228,12 @@ def test_shape_mismatch_and_unbuildable_metadata(tmp_path: Path) -> None:
         tmp_path / "shape.safetensors", model, hparams={**model.hparams, "num_feat": 16}, scale=2
     )
     with pytest.raises(SrkitError) as err:
-        load_model(path)
+        load_network(path)
     _assert_one_line_naming(err, path, "'conv_first.weight' has shape (8, 3, 3, 3)", "expects (16, 3, 3, 3)")
 
     path = save_weights(tmp_path / "arch.safetensors", model, arch="nosuchnet")
     with pytest.raises(SrkitError) as err:
-        load_model(path)
+        load_network(path)
     _assert_one_line_naming(err, path, "cannot rebuild the network", "nosuchnet")
 
 
@@ -305,7 +298,7 @@ def test_load_state_dict_any_refuses_pickled_objects(tmp_path: Path) -> None:
     torch.save(_tiny_edsr(), path)  # a pickle of the module itself
     with pytest.raises(SrkitError) as err:
         load_state_dict_any(path)
-    _assert_one_line_naming(err, path, "refused", "srkit.archs.edsr.EDSR", "state dict")
+    _assert_one_line_naming(err, path, "refused", "srkit.archs.edsr.net.EDSR", "state dict")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x80\x02garbage" * 20)
     with pytest.raises(SrkitError) as err:
@@ -323,7 +316,7 @@ def test_third_party_weights_convert_to_srkit_files(shared_weights: Path, tmp_pa
     assert sum(p.numel() for p in fsrcnn.parameters()) == 12809
     for model in (fsrcnn, vdsr):
         path = save_weights(tmp_path / f"{model.arch_name}.safetensors", model)
-        loaded = load_model(path)
+        loaded = load_network(path)
         assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters(), strict=True))
     assert read_weights(tmp_path / "vdsr.safetensors")[1].scale == 1
 

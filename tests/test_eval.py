@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from srkit.archs import InterpolationUpscaler
 from srkit.cli import main
 from srkit.data import resolve_dataset
 from srkit.degrade import parse_groups
 from srkit.evaluation import EvalReport, ImageScore, evaluate, report_table
-from srkit.infer.upscalers import InterpolationUpscaler
 
 # Published bicubic baselines (Y channel, border = scale), e.g. the tables of EDSR/RCAN/SwinIR.
 PUBLISHED = {

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +19,16 @@ import torch
 from torch import nn
 
 import srkit.infer.export as export_mod
-from srkit.archs import build_model
+from srkit.archs import (
+    NetInfo,
+    Runner,
+    SRNet,
+    build_model,
+    load_network,
+    register_arch,
+    save_weights,
+    unregister_arch,
+)
 from srkit.cli import main
 from srkit.errors import SrkitError
 from srkit.infer.export import (
@@ -28,8 +39,6 @@ from srkit.infer.export import (
     export_shape,
     read_onnx_metadata,
 )
-from srkit.infer.upscalers import ModelUpscaler
-from srkit.io.checkpoint import load_model, save_weights
 
 pytest.importorskip("onnx", reason="the ONNX packages are an optional extra: pip install 'srkit[onnx]'")
 pytest.importorskip("onnxscript", reason="the ONNX packages are an optional extra: pip install 'srkit[onnx]'")
@@ -93,7 +102,7 @@ def test_export_matches_pytorch_at_other_sizes(key: str, tmp_path: Path) -> None
     assert report.max_abs_diff is not None and 0.0 <= report.max_abs_diff < CHECK_TOLERANCE
 
     # Dynamic batch, height and width: two more sizes, neither square nor the traced one.
-    c, s, m = net.in_channels, net.scale, net.window_multiple
+    c, s, m = net.info.in_channels, net.info.scale, net.info.size_multiple
     for shape in [(3, c, 6 * m, 10 * m), (1, c, 17 * m, 5 * m)]:
         x = torch.rand(shape, generator=torch.Generator().manual_seed(shape[2]))
         got, want = _run_onnx(report.path, x), _torch(net, x)
@@ -106,10 +115,10 @@ def test_export_matches_pytorch_at_other_sizes(key: str, tmp_path: Path) -> None
     assert meta["srkit_format"] == "1"
     assert meta["arch"] == net.arch_name
     assert json.loads(meta["hparams"]) == net.hparams
-    assert int(meta["scale"]) == net.scale
-    assert int(meta["in_channels"]) == c and meta["input_space"] == net.input_space
+    assert int(meta["scale"]) == net.info.scale
+    assert int(meta["in_channels"]) == c and meta["input_space"] == net.info.color
     assert int(meta["window_multiple"]) == m
-    assert json.loads(meta["expects_upsampled_input"]) is net.expects_upsampled_input
+    assert json.loads(meta["expects_upsampled_input"]) is (net.info.input == "upsampled")
     assert meta["precision"] == "float32" and meta["exporter"] == "dynamo"
     assert meta == report.metadata
 
@@ -128,9 +137,9 @@ def test_dynamic_axes_are_named_and_io_is_float32(tmp_path: Path) -> None:
 
 
 def test_caller_model_is_left_as_it_was(tmp_path: Path) -> None:
-    """Exporting the network of a bf16/channels-last ModelUpscaler exports a float32 copy."""
+    """Exporting the network of a bf16/channels-last Runner exports a float32 copy."""
     net = _tiny("edsr-x4")
-    up = ModelUpscaler(net, name="t", device="cpu", precision="bf16")
+    up = Runner(net, name="t", device="cpu", precision="bf16")
     up.model.train()
     weight = up.model.conv_first.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
@@ -182,7 +191,7 @@ def test_cli_exports_a_saved_weight_file(tmp_path: Path, capsys: pytest.CaptureF
     meta = read_onnx_metadata(out)
     assert meta["arch"] == "edsr" and meta["scale"] == "2"
     assert json.loads(meta["hparams"]) == net.hparams
-    loaded = load_model(weights)
+    loaded = load_network(weights)
     x = torch.rand(2, 3, 9, 13)
     got = _run_onnx(out, x)
     assert got.shape == (2, 3, 18, 26)
@@ -258,21 +267,29 @@ def test_invalid_arguments(tmp_path: Path) -> None:
     assert not (tmp_path / "a.onnx").exists()
 
 
-class _Broken(nn.Module):
+class _Broken(SRNet):
     """A network whose forward fails: the exporter's error must come back as one line."""
 
-    scale = 2
-    in_channels = 3
+    def __init__(self, scale: int = 2) -> None:
+        super().__init__()
+
+    @classmethod
+    def describe(cls, hparams: Mapping[str, Any]) -> NetInfo:
+        return NetInfo("_broken", hparams["scale"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("cannot run this\non two lines")
 
 
 def test_exporter_failure_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(SrkitError) as info:
-        export_onnx(_Broken(), tmp_path / "b.onnx")
+    register_arch("_broken", _Broken)
+    try:
+        with pytest.raises(SrkitError) as info:
+            export_onnx(_Broken(), tmp_path / "b.onnx")
+    finally:
+        unregister_arch("_broken")
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith("_Broken x2: ONNX export (dynamo exporter) failed:")
+    assert message.startswith("_broken x2: ONNX export (dynamo exporter) failed:")
     assert "cannot run this on two lines" in message and "--exporter torchscript" in message
     assert not (tmp_path / "b.onnx").exists()

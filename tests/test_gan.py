@@ -30,10 +30,10 @@ from srkit.losses.gan import (
     discriminator_real_loss,
     generator_loss,
 )
-from srkit.train.config import GANObjectiveConfig, build_config, load_config
+from srkit.train.config import build_config, load_config
 from srkit.train.engine import Engine
-from srkit.train.gan import GANObjective
 from srkit.train.objectives import OBJECTIVES
+from srkit.train.objectives.gan import GANObjective, GANObjectiveConfig
 from srkit.train.state import load_state
 from test_train_support import assert_same_tensors, merge, tiny_config
 
@@ -349,7 +349,7 @@ def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def test_two_gan_steps_update_both_networks(tmp_path: Path) -> None:
     config = build_config(_gan_config(tmp_path, train={"precision": "bf16", "channels_last": True}))
-    assert OBJECTIVES["gan"] is GANObjective
+    assert OBJECTIVES["gan"].objective is GANObjective and OBJECTIVES["gan"].config is GANObjectiveConfig
     engine = Engine(config, tmp_path / "run")
     objective = engine.objective
     assert isinstance(objective, GANObjective) and objective.raw_net_d.input_size == 24

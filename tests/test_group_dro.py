@@ -17,15 +17,16 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from srkit.archs import build_model
+from srkit.archs import build_model, save_weights
 from srkit.data.sampler import TrainBatchSampler, balanced_groups, build_train_loader
 from srkit.data.train import GroupWeight, SRTrainDataset
 from srkit.errors import ConfigError
-from srkit.io.checkpoint import read_weights, save_weights
+from srkit.io.checkpoint import read_weights
 from srkit.losses import build_loss
 from srkit.train.config import build_config
-from srkit.train.engine import Engine, load_init_weights, train
-from srkit.train.robust import (
+from srkit.train.engine import Engine, train
+from srkit.train.network import load_init_weights
+from srkit.train.objectives.robust import (
     adjustment_term,
     all_reduce_sums,
     dro_update,

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from srkit.archs import build_model
-from srkit.cli import main
-from srkit.errors import SrkitError
-from srkit.io.checkpoint import load_model, read_weights, read_weights_meta, save_weights
-from srkit.io.interpolate import (
+from srkit.archs import build_model, load_network, save_weights
+from srkit.archs.interpolate import (
     alpha_output_path,
     check_same_architecture,
     interpolate_checkpoints,
     interpolate_state_dicts,
 )
+from srkit.cli import main
+from srkit.errors import SrkitError
+from srkit.io.checkpoint import read_weights, read_weights_meta
 
 
 def _tiny_rrdb(seed: int, **hyper) -> torch.nn.Module:
@@ -108,7 +108,7 @@ def test_cli_writes_loadable_models_one_per_alpha(tmp_path: Path, capsys) -> Non
     out = tmp_path / "esrgan.safetensors"
     code = main(["interpolate", str(psnr_file), str(gan_file), "--alpha", "0.5", "-o", str(out)])
     assert code == 0 and f"wrote {out}" in capsys.readouterr().out
-    model = load_model(out)
+    model = load_network(out)
     a, b = _tiny_rrdb(0).state_dict(), _tiny_rrdb(1).state_dict()
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, (a[key] + b[key]) / 2)
@@ -118,7 +118,7 @@ def test_cli_writes_loadable_models_one_per_alpha(tmp_path: Path, capsys) -> Non
     at0, at1 = alpha_output_path(out, 0.0), alpha_output_path(out, 1.0)
     assert at0.name == "esrgan_alpha0.safetensors" and at1.name == "esrgan_alpha1.safetensors"
     for path, want in ((at0, a), (at1, b)):
-        got = load_model(path).state_dict()
+        got = load_network(path).state_dict()
         assert all(torch.equal(got[k], want[k]) for k in want)
         assert read_weights_meta(path).extra["interpolation"]["alpha"] in (0.0, 1.0)
 

@@ -31,7 +31,8 @@ from srkit.io import (
     uint8_to_tensor,
     write_image,
 )
-from srkit.io import images as images_module
+from srkit.io.images import pixels as pixels_module
+from srkit.io.images import png16 as png16_module
 
 ADAM7 = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)]
 PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -276,7 +277,7 @@ def test_planar_16bit_tiff_is_rejected_not_truncated(tmp_path: Path) -> None:
 def test_png16_encoder_each_filter_type_decodes_exactly(
     tmp_path: Path, monkeypatch, filter_type: int
 ) -> None:
-    monkeypatch.setattr(images_module, "_PNG_FILTERS", (filter_type,))
+    monkeypatch.setattr(png16_module, "_PNG_FILTERS", (filter_type,))
     for channels in (1, 3):
         arr = _smooth16(19, 23, channels)
         path = write_image(tmp_path / f"f{channels}.png", arr)
@@ -586,8 +587,8 @@ def _no_float_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("integer pixels went through float")
 
-    monkeypatch.setattr(images_module, "_quantize", refuse)
-    monkeypatch.setattr(images_module, "_hwc_to_tensor", refuse)
+    monkeypatch.setattr(pixels_module, "_quantize", refuse)
+    monkeypatch.setattr(pixels_module, "hwc_to_tensor", refuse)
 
 
 @pytest.mark.parametrize(
@@ -625,7 +626,7 @@ def test_integer_array_writes_the_same_file_as_floats(
 def test_integer_array_depth_conversion_rounds_as_floats_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
-    monkeypatch.setattr(images_module, "_CONVERT_BLOCK", 1000)  # several blocks and a partial last one
+    monkeypatch.setattr(pixels_module, "_CONVERT_BLOCK", 1000)  # several blocks and a partial last one
     every16 = np.arange(65536, dtype=np.uint16).reshape(256, 256)
     down = write_image(tmp_path / f"down{suffix}", every16, bit_depth=8, quality=100)
     down_float = write_image(tmp_path / f"down_f{suffix}", _as_float(every16), bit_depth=8, quality=100)

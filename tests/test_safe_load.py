@@ -15,11 +15,11 @@ import torch
 from safetensors.torch import save_file
 
 from srkit.archs import build_model
+from srkit.archs.loading import load_any_model
 from srkit.cli import main
 from srkit.errors import SrkitError
 from srkit.infer.upscalers import load_upscaler
 from srkit.io import safe_load
-from srkit.io.checkpoint import load_state_dict_any as checkpoint_load_state_dict_any
 from srkit.io.safe_load import (
     is_safetensors_file,
     load_state_dict_any,
@@ -28,7 +28,6 @@ from srkit.io.safe_load import (
     strip_wrapper_prefixes,
     unwrap_state_dict,
 )
-from srkit.io.thirdparty import load_any_model
 
 # --------------------------------------------------------------------------------------------------
 # Malicious payloads: unpickling any of them creates the marker file
@@ -152,7 +151,7 @@ def test_whole_module_pickles_are_refused_naming_the_class(tmp_path: Path, legac
     torch.save({"epoch": 50, "model": model}, path, _use_new_zipfile_serialization=not legacy)
     with pytest.raises(SrkitError) as err:
         read_checkpoint(path)
-    _assert_refusal(err, path, "srkit.archs.vdsr.VDSR")
+    _assert_refusal(err, path, "srkit.archs.vdsr.net.VDSR")
 
 
 def test_pickled_globals_are_found_without_unpickling(tmp_path: Path) -> None:
@@ -161,7 +160,7 @@ def test_pickled_globals_are_found_without_unpickling(tmp_path: Path) -> None:
     for legacy in (False, True):
         path = tmp_path / f"module-{legacy}.pth"
         torch.save({"model": model}, path, _use_new_zipfile_serialization=not legacy)
-        assert "srkit.archs.vdsr.VDSR" in pickled_globals(path)
+        assert "srkit.archs.vdsr.net.VDSR" in pickled_globals(path)
         torch.save({"w": torch.zeros(2)}, path, _use_new_zipfile_serialization=not legacy)
         assert all(g.startswith(("torch.", "collections.")) for g in pickled_globals(path))
     for protocol in (2, 4):
@@ -310,10 +309,10 @@ def test_strip_wrapper_prefixes(keys: list[str], want: list[str]) -> None:
     assert strip_wrapper_prefixes({}) == {}
 
 
-def test_checkpoint_module_delegates_to_safe_load(tmp_path: Path) -> None:
+def test_state_dict_is_unwrapped_from_containers_and_prefixes(tmp_path: Path) -> None:
     path = tmp_path / "w.pth"
     torch.save({"state_dict": {"module.w": torch.ones(1)}}, path)
-    assert checkpoint_load_state_dict_any(path).keys() == {"w"}
+    assert safe_load.load_state_dict_any(path).keys() == {"w"}
     assert safe_load.CHECKPOINT_SUFFIXES == (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
 

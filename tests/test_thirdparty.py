@@ -19,14 +19,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from srkit.archs import build_model
+from srkit.archs import build_model, save_weights
 from srkit.archs.edsr import DIV2K_RGB_MEAN
-from srkit.cli import main
-from srkit.convert_cli import LAYOUTS_EPILOG, convert_checkpoint
-from srkit.errors import SrkitError
-from srkit.io import write_image
-from srkit.io.checkpoint import read_weights, read_weights_meta, save_weights
-from srkit.io.thirdparty import (
+from srkit.archs.loading import (
     convert_state_dict,
     detect_format,
     format_names,
@@ -34,6 +29,11 @@ from srkit.io.thirdparty import (
     read_any_checkpoint,
     scale_from_name,
 )
+from srkit.cli import main
+from srkit.cli.convert import convert_checkpoint, layouts_epilog
+from srkit.errors import SrkitError
+from srkit.io import write_image
+from srkit.io.checkpoint import read_weights, read_weights_meta
 
 State = dict[str, torch.Tensor]
 TINY_RRDB = {"num_feat": 8, "num_block": 2, "num_grow_ch": 4}
@@ -192,7 +192,7 @@ def test_real_esrgan_pixel_unshuffle_models(tmp_path: Path, scale: int, in_first
     torch.save({"params_ema": state}, path)
     model = load_any_model(path)
     assert model.hparams == {**original.hparams, "in_channels": 3, "scale": scale, "pixel_unshuffle": True}
-    assert model.scale == scale and model.window_multiple == {2: 2, 1: 4}[scale]
+    assert model.info.scale == scale and model.info.size_multiple == {2: 2, 1: 4}[scale]
     _assert_same_output(original, model, _input())
 
 
@@ -207,7 +207,7 @@ def test_rrdbnet_subpixel_variant_and_scale_hints(tmp_path: Path) -> None:
     for name, scale, want in [("esrgan.pth", None, 2), ("esrgan_x3.pth", None, 3), ("esrgan.pth", 3, 3)]:
         torch.save(old, tmp_path / name)
         model = load_any_model(tmp_path / name, scale=scale)
-        assert model.scale == want
+        assert model.info.scale == want
         assert model.hparams["pixel_unshuffle"] is (want != 2)
     _assert_same_output(x3, load_any_model(tmp_path / "esrgan_x3.pth"), _input())
     # A scale that contradicts the weights is refused.
@@ -374,8 +374,8 @@ def test_fsrcnn_scale_comes_from_the_name_or_the_user(tmp_path: Path) -> None:
     with pytest.raises(SrkitError) as err:
         load_any_model(unnamed)
     _one_line(err, str(unnamed), "fsrcnn", "scale is not stored", "--scale")
-    assert load_any_model(unnamed, scale=3).scale == 3
-    assert load_any_model(named, scale=2).scale == 2  # the user's scale wins over the name
+    assert load_any_model(unnamed, scale=3).info.scale == 3
+    assert load_any_model(named, scale=2).info.scale == 2  # the user's scale wins over the name
 
 
 def test_vdsr_layers_and_features_from_shapes(tmp_path: Path) -> None:
@@ -383,7 +383,7 @@ def test_vdsr_layers_and_features_from_shapes(tmp_path: Path) -> None:
     path = tmp_path / "vdsr.pth"
     torch.save({"model": original.state_dict(), "epoch": 50}, path)
     model = load_any_model(path, scale=4)  # one model for every scale: a scale is not a contradiction
-    assert model.hparams == {"channels": 1, "num_feat": 8, "num_layers": 5} and model.scale == 1
+    assert model.hparams == {"channels": 1, "num_feat": 8, "num_layers": 5} and model.info.scale == 1
     _assert_same_output(original, model, _input(channels=1))
 
 
@@ -411,7 +411,7 @@ def test_each_layout_is_detected_as_itself() -> None:
     for name, state in sources.items():
         assert detect_format(state).name == name
     # The CLI's help lists exactly these layouts.
-    listed = re.findall(r"^  (\S+)\s", LAYOUTS_EPILOG, flags=re.MULTILINE)
+    listed = re.findall(r"^  (\S+)\s", layouts_epilog(), flags=re.MULTILINE)
     assert listed == format_names()
 
 
@@ -450,14 +450,15 @@ def test_unknown_layout_lists_known_formats_and_first_keys(tmp_path: Path) -> No
 
 
 def test_load_upscaler_reads_third_party_files(tmp_path: Path) -> None:
-    from srkit.infer.upscalers import ModelUpscaler, load_upscaler
+    from srkit.archs import Runner
+    from srkit.infer.upscalers import load_upscaler
 
     original = _net("edsr-baseline", scale=2, num_feat=8, num_block=1)
     for suffix in (".pth", ".pt", ".ckpt", ".bin"):
         path = tmp_path / f"edsr_x2{suffix}"
         torch.save({"state_dict": to_edsr_pytorch(original.state_dict())}, path)
         upscaler = load_upscaler(str(path), device="cpu", precision="fp32")
-        assert isinstance(upscaler, ModelUpscaler) and upscaler.name == "edsr_x2" and upscaler.scale == 2
+        assert isinstance(upscaler, Runner) and upscaler.name == "edsr_x2" and upscaler.scale == 2
         lr = _input()
         with torch.no_grad():
             assert torch.equal(upscaler(lr, 2), original(lr).clamp(0, 1))

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srkit.archs import build_model
+from srkit.archs import InterpolationUpscaler, Runner, build_model
 from srkit.errors import ConfigError, SrkitError
 from srkit.infer import tiling
 from srkit.infer.tiling import (
@@ -22,10 +22,8 @@ from srkit.infer.tiling import (
     available_memory,
     axis_weights,
     tile_spans,
-    tiled_upscale,
     upscale_tiled,
 )
-from srkit.infer.upscalers import InterpolationUpscaler, ModelUpscaler
 from srkit.io import image_to_uint8
 
 
@@ -36,10 +34,10 @@ def _smooth(c: int, h: int, w: int, seed: int = 0, cell: int = 6) -> torch.Tenso
     return F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def _edsr(scale: int, precision: str = "fp32", **hyper) -> ModelUpscaler:
+def _edsr(scale: int, precision: str = "fp32", **hyper) -> Runner:
     torch.manual_seed(0)
     model = build_model("edsr-baseline", scale=scale, **hyper)
-    return ModelUpscaler(model, name="edsr", device="cpu", precision=precision)
+    return Runner(model, name="edsr", device="cpu", precision=precision)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,11 +94,11 @@ def test_axis_weights_are_a_partition_of_unity(length: int, tile: int, overlap: 
 def test_bad_tiling_arguments() -> None:
     x = torch.rand(1, 3, 20, 20)
     with pytest.raises(ConfigError, match="less than half"):
-        tiled_upscale(lambda t: t, x, 1, tile=32, overlap=16)
+        upscale_tiled(lambda t: t, x, 1, tile=32, overlap=16)
     with pytest.raises(ConfigError, match="non-negative"):
-        tiled_upscale(lambda t: t, x, 1, tile=-1, overlap=0)
+        upscale_tiled(lambda t: t, x, 1, tile=-1, overlap=0)
     with pytest.raises(SrkitError, match="expected"):
-        tiled_upscale(lambda t: t[..., :-1, :], x, 2, tile=8, overlap=2)
+        upscale_tiled(lambda t: t[..., :-1, :], x, 2, tile=8, overlap=2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,7 +116,7 @@ def test_pointwise_upscaler_is_reproduced_exactly() -> None:
 
     whole = nearest(x)
     for tile, overlap in [(8, 2), (16, 0), (20, 7), (64, 16)]:
-        out = tiled_upscale(nearest, x, 3, tile=tile, overlap=overlap)
+        out = upscale_tiled(nearest, x, 3, tile=tile, overlap=overlap)
         assert out.shape == whole.shape
         assert (out - whole).abs().max() < 1e-6, (tile, overlap)
 
@@ -134,10 +132,10 @@ def test_small_edsr_tiled_matches_whole(tile: int, overlap: int, bound: float) -
     up = _edsr(2, num_feat=16, num_block=2)
     x = _smooth(3, 70, 93)
     whole = up(x, 2)
-    out = tiled_upscale(lambda t: up(t, 2), x, 2, tile=tile, overlap=overlap)
+    out = upscale_tiled(lambda t: up(t, 2), x, 2, tile=tile, overlap=overlap)
     assert out.shape == whole.shape == (1, 3, 140, 186)
     assert float((out - whole).abs().max()) < bound / 255
-    seams = tiled_upscale(lambda t: up(t, 2), x, 2, tile=tile, overlap=0)
+    seams = upscale_tiled(lambda t: up(t, 2), x, 2, tile=tile, overlap=0)
     assert float((seams - whole).abs().max()) > 0.1 / 255
 
 
@@ -146,24 +144,24 @@ def test_tile_larger_than_the_image_is_the_whole_image() -> None:
     x = _smooth(3, 21, 34)
     whole = up(x, 3)
     for tile in (0, 34, 200):
-        assert torch.equal(tiled_upscale(lambda t: up(t, 3), x, 3, tile=tile, overlap=16), whole)
+        assert torch.equal(upscale_tiled(lambda t: up(t, 3), x, 3, tile=tile, overlap=16), whole)
 
 
 def test_padding_to_the_window_multiple_is_done_per_tile() -> None:
-    """RRDBNet x2 needs even sizes (pixel-unshuffle): odd tiles are reflect-padded by ModelUpscaler."""
+    """RRDBNet x2 needs even sizes (pixel-unshuffle): odd tiles are reflect-padded by Runner."""
     torch.manual_seed(0)
     model = build_model("rrdbnet", scale=2, num_feat=8, num_block=0, num_grow_ch=4)
     with torch.no_grad():
         model.conv_last.bias.fill_(0.5)
-    up = ModelUpscaler(model, name="rrdb", device="cpu", precision="fp32")
+    up = Runner(model, name="rrdb", device="cpu", precision="fp32")
     x = _smooth(3, 45, 71)
     whole = up(x, 2)
     assert tile_spans(71, 33, 12, align=2) == [(0, 32), (20, 52), (40, 71)]
-    out = tiled_upscale(lambda t: up(t, 2), x, 2, tile=33, overlap=12, align=2)
+    out = upscale_tiled(lambda t: up(t, 2), x, 2, tile=33, overlap=12, align=2)
     assert out.shape == (1, 3, 90, 142)
     assert float((out - whole).abs().max()) < 0.5 / 255
     # Unaligned tiles group other pixel pairs than the whole image does: differences everywhere.
-    unaligned = tiled_upscale(lambda t: up(t, 2), x, 2, tile=33, overlap=12)
+    unaligned = upscale_tiled(lambda t: up(t, 2), x, 2, tile=33, overlap=12)
     assert float((unaligned - whole).abs().max()) > 1 / 255
 
 
@@ -171,7 +169,7 @@ def test_batch_and_interpolation_upscaler() -> None:
     up = InterpolationUpscaler("bicubic")
     x = torch.cat([_smooth(1, 30, 41, seed=1), _smooth(1, 30, 41, seed=2)])
     whole = up(x, 2)
-    out = tiled_upscale(lambda t: up(t, 2), x, 2, tile=16, overlap=6)
+    out = upscale_tiled(lambda t: up(t, 2), x, 2, tile=16, overlap=6)
     # Bicubic sees 2 pixels; weights vanish within 1.5 pixels of a cut edge, but the uint8 rounding
     # of InterpolationUpscaler may flip by one level where blends of two identical results re-round.
     assert float((out - whole).abs().max()) <= 1 / 255 + 1e-6
@@ -185,16 +183,16 @@ def test_batch_and_interpolation_upscaler() -> None:
 def test_integer_output_is_the_rounded_float_output_in_a_channels_last_buffer() -> None:
     up = _edsr(2, num_feat=8, num_block=1)
     x = _smooth(3, 40, 52)
-    ref = tiled_upscale(lambda t: up(t, 2), x, 2, tile=24, overlap=8)
+    ref = upscale_tiled(lambda t: up(t, 2), x, 2, tile=24, overlap=8)
     buffer = torch.empty(80, 104, 3, dtype=torch.uint8)
-    got = tiled_upscale(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out=buffer.permute(2, 0, 1)[None])
+    got = upscale_tiled(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out=buffer.permute(2, 0, 1)[None])
     assert got.data_ptr() == buffer.data_ptr()
     assert torch.equal(buffer, torch.from_numpy(image_to_uint8(ref[0])))
-    u16 = tiled_upscale(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out_dtype=torch.uint16)
+    u16 = upscale_tiled(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out_dtype=torch.uint16)
     assert u16.dtype == torch.uint16
     assert torch.equal(u16.to(torch.int32), torch.floor(ref.clamp(0, 1) * 65535 + 0.5).to(torch.int32))
     with pytest.raises(ConfigError, match="out has shape"):
-        tiled_upscale(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out=torch.empty(1, 3, 10, 10))
+        upscale_tiled(lambda t: up(t, 2), x, 2, tile=24, overlap=8, out=torch.empty(1, 3, 10, 10))
 
 
 def test_extra_channels_from_the_tile_function() -> None:
@@ -205,7 +203,7 @@ def test_extra_channels_from_the_tile_function() -> None:
         up = F.interpolate(t, scale_factor=2, mode="nearest")
         return torch.cat([up, 1 - up], dim=1)
 
-    out = tiled_upscale(two, x, 2, tile=12, overlap=4)
+    out = upscale_tiled(two, x, 2, tile=12, overlap=4)
     assert out.shape == (1, 2, 40, 40)
     assert torch.allclose(out[:, 0] + out[:, 1], torch.ones(1, 40, 40), atol=1e-6)
 
@@ -290,7 +288,7 @@ def test_acceptance_edsr_x4_1024x768_tile128_overlap16() -> None:
     up.model = up.model.to(memory_format=torch.channels_last)
     x = _smooth(3, 768, 1024, seed=3, cell=8)
     start = time.perf_counter()
-    tiled = tiled_upscale(lambda t: up(t, 4), x, 4, tile=128, overlap=16)
+    tiled = upscale_tiled(lambda t: up(t, 4), x, 4, tile=128, overlap=16)
     whole = up(x, 4)
     seconds = time.perf_counter() - start
     diff = (tiled - whole).abs()

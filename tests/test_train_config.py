@@ -12,7 +12,6 @@ from srkit.cli import build_parser
 from srkit.errors import ConfigError
 from srkit.train.cli import resolve_paths
 from srkit.train.config import (
-    OBJECTIVE_NAMES,
     apply_override,
     build_config,
     config_to_dict,
@@ -22,7 +21,7 @@ from srkit.train.config import (
     parse_override,
 )
 from srkit.train.engine import incompatible_changes
-from srkit.train.objectives import OBJECTIVES
+from srkit.train.objectives import OBJECTIVES, build_objective, register_objective
 from test_train_support import tiny_config, write_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -295,5 +294,23 @@ def test_cli_reports_config_errors_in_one_line(tmp_path: Path, capsys: pytest.Ca
     assert err == f"srkit: error: {path}: optim.lr: Input should be greater than 0 (got 0)\n"
 
 
-def test_every_objective_config_has_a_factory() -> None:
-    assert set(OBJECTIVE_NAMES) == set(OBJECTIVES)
+def test_the_objective_section_takes_every_registered_objective(tmp_path: Path) -> None:
+    assert list(OBJECTIVES) == ["pixel", "erm", "group_dro", "gan"]
+    data = tiny_config(tmp_path)
+    for name, entry in OBJECTIVES.items():
+        config = build_config({**data, "objective": {"name": name}})
+        assert type(config.objective) is entry.config
+        assert type(build_objective(config.objective)) is entry.objective and entry.objective.name == name
+    del data["objective"]
+    assert type(build_config(data).objective) is OBJECTIVES["pixel"].config
+    with pytest.raises(ConfigError, match="expected tags: 'pixel', 'erm', 'group_dro', 'gan'"):
+        build_config({**data, "objective": {"name": "wgan"}})
+
+
+def test_register_objective_checks_the_config_tag() -> None:
+    config_model = OBJECTIVES["pixel"].config
+    with pytest.raises(ValueError, match="already registered"):
+        register_objective("pixel", config_model)(type("Again", (), {}))
+    with pytest.raises(ValueError, match=r"needs a field name: Literal\['other'\]"):
+        register_objective("other", config_model)(type("Other", (), {}))
+    assert "other" not in OBJECTIVES

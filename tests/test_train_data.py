@@ -25,10 +25,12 @@ from srkit.data.train import (
     ValDataset,
     degrade_window,
     load_uint8,
+    probe_image,
     to_rgb,
 )
 from srkit.degrade import GROUPS, get_group, mod_crop
-from srkit.errors import ConfigError, DatasetError
+from srkit.errors import ConfigError, DatasetError, PixelLimitError
+from srkit.io import read_image
 
 NO_AUG = AugmentConfig(hflip=False, vflip=False, transpose=False)
 
@@ -351,6 +353,26 @@ def test_small_image_raises_naming_file(hr_dir: Path, tmp_path: Path) -> None:
         SRTrainDataset([hr_dir], scale=2, patch_size=8, groups=["gaussian"])
     with pytest.raises(ConfigError, match="patch_size"):
         SRTrainDataset([hr_dir], scale=2, patch_size=0)
+
+
+def test_oversized_image_is_refused_from_its_header_as_read_image_does(
+    hr_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Header probing goes through srkit's pixel limit (the decompression-bomb guard), not bare Pillow."""
+    monkeypatch.setenv("SRKIT_MAX_PIXELS", str(101 * 83 - 1))  # a.png is one pixel over the limit
+    path = hr_dir / "a.png"
+    with pytest.raises(PixelLimitError) as from_read:
+        read_image(path)
+    with pytest.raises(PixelLimitError) as from_probe:
+        probe_image(path)
+    assert str(from_probe.value) == str(from_read.value)
+    assert "a.png: image is 101x83 = 8383 pixels, more than the limit of 8382" in str(from_probe.value)
+    with pytest.raises(PixelLimitError, match=r"a\.png: image is 101x83"):
+        SRTrainDataset([hr_dir], scale=2, patch_size=16)
+    assert probe_image(hr_dir / "b.png") == (75, 90, 3)
+    assert probe_image(hr_dir / "d_gray.png") == (70, 66, 1)
+    (hr_dir / "junk.png").write_bytes(b"not an image")
+    assert probe_image(hr_dir / "junk.png") is None  # unreadable headers are reported when decoded
 
 
 def test_cache_on_off_equivalence(hr_dir: Path) -> None:

@@ -15,15 +15,15 @@ import pytest
 import torch
 
 import srkit.losses.pixel as pixel_losses
-from srkit.archs import build_model
+from srkit.archs import build_model, pad_to_multiple
 from srkit.errors import ConfigError
-from srkit.infer.upscalers import pad_to_multiple
 from srkit.io.checkpoint import read_weights
 from srkit.metrics import psnr, ssim
 from srkit.train.config import LoggingConfig, build_config, load_config
-from srkit.train.engine import NonFiniteError, measure, train, upscale
+from srkit.train.engine import NonFiniteError, train
 from srkit.train.logging import RunLogger, side_by_side, truncate_csv, truncate_jsonl
 from srkit.train.state import load_state
+from srkit.train.validation import measure, upscale
 from test_train_support import (
     load_weights,
     make_images,
@@ -206,13 +206,13 @@ def test_upscale_pads_to_the_window_multiple() -> None:
     assert padded.shape == (2, 3, 8, 8)
     assert torch.equal(padded[..., :5, :7], x)
     model = build_model("rrdbnet", scale=2, num_feat=4, num_block=1, num_grow_ch=4).eval()
-    assert model.window_multiple == 2
+    assert model.info.size_multiple == 2
     lr = torch.rand(1, 3, 9, 11)
-    sr = upscale(model, lr)
+    sr = upscale(model, lr, 2)
     assert sr.shape == (1, 3, 18, 22)
     even = torch.rand(1, 3, 8, 10)
     with torch.no_grad():
-        assert torch.equal(upscale(model, even), model(even))
+        assert torch.equal(upscale(model, even, 2), model(even).clamp(0, 1))
 
 
 # --------------------------------------------------------------------------------------------------

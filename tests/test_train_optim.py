@@ -207,5 +207,5 @@ def test_engine_rejects_what_the_hardware_or_arch_cannot_do(tmp_path: Path) -> N
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"^train\.precision: fp16 needs CUDA; use bf16 on CPU$"):
             _engine(tmp_path, precision="fp16")
-        with pytest.raises(ConfigError, match=r"^train\.device: cuda asked for"):
+        with pytest.raises(ConfigError, match=r"^train\.device: 'cuda' asked for"):
             _engine(tmp_path, device="cuda")

@@ -13,15 +13,13 @@ from PIL import Image as PILImage
 from PIL import ImageCms
 
 from srkit import models
-from srkit.archs import build_model
+from srkit.archs import Runner, build_model, load_network, save_weights
 from srkit.cli import main
 from srkit.degrade import resize
 from srkit.infer.cli import models_table
 from srkit.infer.upscale import TileSize, upscale_file
-from srkit.infer.upscalers import ModelUpscaler
 from srkit.io import image_to_uint8, image_to_uint16, read_image, write_image
-from srkit.io import images as images_module
-from srkit.io.checkpoint import load_model, save_weights
+from srkit.io.images import pixels as image_pixels
 
 FP32 = ["--device", "cpu", "--precision", "fp32"]
 
@@ -36,8 +34,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def net(weights: Path) -> ModelUpscaler:
-    return ModelUpscaler(load_model(weights), name="tiny", device="cpu", precision="fp32")
+def net(weights: Path) -> Runner:
+    return Runner(load_network(weights), name="tiny", device="cpu", precision="fp32")
 
 
 def _rgb(shape: tuple[int, ...], seed: int = 0, dtype: type = np.uint8) -> np.ndarray:
@@ -59,7 +57,7 @@ def _no_temp_files(folder: Path) -> bool:
 
 
 def test_files_are_upscaled_beside_their_inputs(
-    tmp_path: Path, weights: Path, net: ModelUpscaler, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, weights: Path, net: Runner, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a, b = tmp_path / "a.png", tmp_path / "photo.bmp"
     write_image(a, _rgb((20, 30, 3)))
@@ -189,7 +187,7 @@ def test_glob_and_recursive(tmp_path: Path, weights: Path, capsys: pytest.Captur
 # --------------------------------------------------------------------------------------------------
 
 
-def test_gray_stays_gray_and_alpha_is_kept(tmp_path: Path, weights: Path, net: ModelUpscaler) -> None:
+def test_gray_stays_gray_and_alpha_is_kept(tmp_path: Path, weights: Path, net: Runner) -> None:
     gray, rgba = tmp_path / "g.png", tmp_path / "t.png"
     write_image(gray, _rgb((14, 11)))
     write_image(rgba, _rgb((14, 11, 4), seed=2))
@@ -217,7 +215,7 @@ def test_palette_becomes_rgba_and_gray_alpha_stays_la(tmp_path: Path, weights: P
         assert im.mode == "LA" and im.size == (24, 20)
 
 
-def test_sixteen_bit_png_stays_sixteen_bit(tmp_path: Path, weights: Path, net: ModelUpscaler) -> None:
+def test_sixteen_bit_png_stays_sixteen_bit(tmp_path: Path, weights: Path, net: Runner) -> None:
     src = tmp_path / "deep.png"
     write_image(src, _rgb((10, 13, 3), seed=3, dtype=np.uint16))
     assert _upscale([str(src)], weights) == 0
@@ -248,7 +246,7 @@ def test_icc_profile_exif_orientation_cmyk_and_dpi(tmp_path: Path, weights: Path
 
 
 def test_results_are_written_from_integers_with_the_input_metadata(
-    tmp_path: Path, net: ModelUpscaler, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, net: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The uint8/uint16 result goes to the file without a float round trip, in the files the float path
     writes (16 bits kept where the format stores them, 8 elsewhere, alpha dropped by JPEG and BMP),
@@ -276,7 +274,7 @@ def test_results_are_written_from_integers_with_the_input_metadata(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the result went through float")
 
-    monkeypatch.setattr(images_module, "_quantize", refuse)
+    monkeypatch.setattr(image_pixels, "_quantize", refuse)
     for suffix in suffixes:
         target = tmp_path / f"out{suffix}"
         assert upscale_file(net, src, target, 2, tiles=TileSize(0)) == ((7, 6), (14, 12))

@@ -1,4 +1,4 @@
-"""ModelUpscaler: colour-space handling, padding, precision, Y-channel networks, load_upscaler, and
+"""Runner: colour-space handling, padding, precision, Y-channel networks, load_upscaler, and
 `srkit eval --model <weights.safetensors>` end to end."""
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srkit.archs import FSRCNN, build_model
+from srkit import devices as up
+from srkit.archs import FSRCNN, InterpolationUpscaler, Runner, build_model, save_weights
 from srkit.cli import main
+from srkit.colour import rgb_to_ycbcr, ycbcr_to_rgb
 from srkit.data import resolve_dataset
 from srkit.degrade import get_group, mod_crop, parse_groups, resize
 from srkit.errors import ConfigError, SrkitError
 from srkit.evaluation import evaluate
-from srkit.infer import InterpolationUpscaler, ModelUpscaler, load_upscaler, rgb_to_ycbcr, ycbcr_to_rgb
-from srkit.infer import upscalers as up
+from srkit.infer import load_upscaler
 from srkit.io import read_image, write_image
-from srkit.io.checkpoint import load_state_dict_any, save_weights
+from srkit.io.safe_load import load_state_dict_any
 from srkit.metrics import psnr, rgb_to_y
 
 
@@ -85,8 +86,8 @@ def test_ycbcr_matches_bt601_and_the_metrics_luma() -> None:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_shape_dtype_and_range(arch: str, channels: int) -> None:
     model = _net(arch, **TINY[arch])
-    scale = 3 if arch == "vdsr" else model.scale
-    upscaler = ModelUpscaler(model, name=arch, device="cpu", precision="fp32")
+    scale = 3 if arch == "vdsr" else model.info.scale
+    upscaler = Runner(model, name=arch, device="cpu", precision="fp32")
     lr = _smooth(2, channels, 9, 7).double()  # odd size, float64 input
     sr = upscaler(lr, scale)
     assert sr.shape == (2, channels, 9 * scale, 7 * scale)
@@ -97,7 +98,7 @@ def test_output_shape_dtype_and_range(arch: str, channels: int) -> None:
 
 
 def test_gray_input_to_rgb_model_is_mean_of_replicated_run() -> None:
-    upscaler = ModelUpscaler(_net("edsr", **TINY["edsr"]), name="e", device="cpu", precision="fp32")
+    upscaler = Runner(_net("edsr", **TINY["edsr"]), name="e", device="cpu", precision="fp32")
     gray = _smooth(1, 1, 10, 12)
     out = upscaler(gray, 2)
     rgb_out = upscaler(gray.expand(-1, 3, -1, -1).contiguous(), 2)
@@ -107,7 +108,7 @@ def test_gray_input_to_rgb_model_is_mean_of_replicated_run() -> None:
 
 
 def test_gray_input_to_y_model_matches_neutral_rgb() -> None:
-    upscaler = ModelUpscaler(_net("fsrcnn", **TINY["fsrcnn"]), name="f", device="cpu", precision="fp32")
+    upscaler = Runner(_net("fsrcnn", **TINY["fsrcnn"]), name="f", device="cpu", precision="fp32")
     gray = _smooth(1, 1, 8, 8)
     out = upscaler(gray, 3)
     rgb_out = upscaler(gray.expand(-1, 3, -1, -1).contiguous(), 3)
@@ -116,13 +117,13 @@ def test_gray_input_to_y_model_matches_neutral_rgb() -> None:
 
 
 def test_supported_scales_and_errors() -> None:
-    edsr = ModelUpscaler(_net("edsr", **TINY["edsr"]), name="tiny-edsr", device="cpu", precision="fp32")
+    edsr = Runner(_net("edsr", **TINY["edsr"]), name="tiny-edsr", device="cpu", precision="fp32")
     assert edsr.supports_scale(2) and not edsr.supports_scale(3) and not edsr.supports_scale(True)
     with pytest.raises(SrkitError, match=r"model tiny-edsr: upscales by x2 only, not x4$"):
         edsr(_smooth(1, 3, 4, 4), 4)
     with pytest.raises(SrkitError, match="expected a \\(B, 1 or 3, H, W\\)"):
         edsr(torch.rand(1, 4, 4, 4), 2)
-    vdsr = ModelUpscaler(_net("vdsr", **TINY["vdsr"]), name="v", device="cpu", precision="fp32")
+    vdsr = Runner(_net("vdsr", **TINY["vdsr"]), name="v", device="cpu", precision="fp32")
     assert all(vdsr.supports_scale(s) for s in (1, 2, 3, 4)) and not vdsr.supports_scale(0)
     assert vdsr(_smooth(1, 3, 5, 5), 1).shape == (1, 3, 5, 5)
 
@@ -130,15 +131,15 @@ def test_supported_scales_and_errors() -> None:
 def test_bad_device_and_precision() -> None:
     model = _net("edsr", **TINY["edsr"])
     with pytest.raises(ConfigError, match="precision: 'fp8' is not supported"):
-        ModelUpscaler(model, name="e", device="cpu", precision="fp8")
+        Runner(model, name="e", device="cpu", precision="fp8")
     with pytest.raises(ConfigError, match="is not a device"):
-        ModelUpscaler(model, name="e", device="gpu0")
+        Runner(model, name="e", device="gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
-            ModelUpscaler(model, name="e", device="cuda")
-        assert ModelUpscaler(model, name="e").device == torch.device("cpu")  # auto
+            Runner(model, name="e", device="cuda")
+        assert Runner(model, name="e").device == torch.device("cpu")  # auto
     with pytest.raises(ConfigError, match="input and 1 output channels"):
-        ModelUpscaler(build_model("rrdbnet", in_channels=3, out_channels=1, num_block=0), name="r")
+        Runner(build_model("rrdbnet", in_channels=3, out_channels=1, num_block=0), name="r")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,8 +149,8 @@ def test_bad_device_and_precision() -> None:
 
 def test_padding_to_window_multiple_for_pixel_unshuffle() -> None:
     model = _net("rrdbnet", **TINY["rrdbnet"])
-    assert model.window_multiple == 2
-    upscaler = ModelUpscaler(model, name="r", device="cpu", precision="fp32")
+    assert model.info.size_multiple == 2
+    upscaler = Runner(model, name="r", device="cpu", precision="fp32")
     big = _smooth(1, 3, 40, 36, seed=3)
     odd = big[..., :39, :35]
     with pytest.raises(ValueError, match="multiple of 2"):
@@ -174,8 +175,8 @@ def test_padding_to_window_multiple_for_pixel_unshuffle() -> None:
 def test_images_smaller_than_the_pad_are_replicated() -> None:
     torch.manual_seed(0)
     model = _net("rrdbnet", scale=1, num_feat=8, num_block=0, num_grow_ch=4)  # x1: multiple of 4
-    assert model.window_multiple == 4
-    upscaler = ModelUpscaler(model, name="r1", device="cpu", precision="fp32")
+    assert model.info.size_multiple == 4
+    upscaler = Runner(model, name="r1", device="cpu", precision="fp32")
     tiny = _smooth(1, 3, 2, 3)
     out = upscaler(tiny, 1)
     assert out.shape == (1, 3, 2, 3)
@@ -203,8 +204,8 @@ def test_auto_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("arch", ["msrresnet", "fsrcnn"])
 def test_bf16_close_to_fp32(arch: str) -> None:
     hyper = {**TINY[arch], "scale": 2}
-    fp32 = ModelUpscaler(_net(arch, **hyper), name="a", device="cpu", precision="fp32")
-    bf16 = ModelUpscaler(_net(arch, **hyper), name="b", device="cpu", precision="bf16")
+    fp32 = Runner(_net(arch, **hyper), name="a", device="cpu", precision="fp32")
+    bf16 = Runner(_net(arch, **hyper), name="b", device="cpu", precision="bf16")
     assert bf16.channels_last and next(bf16.model.parameters()).dtype == torch.float32
     lr = _smooth(1, 3, 24, 24, seed=5)
     a, b = fp32(lr, 2), bf16(lr, 2)
@@ -229,7 +230,7 @@ def _capture_input(model: torch.nn.Module) -> list[torch.Tensor]:
 def test_y_model_runs_on_luma_and_upscales_chroma_bicubic() -> None:
     model = _net("fsrcnn", scale=2, d=8, s=4, m=1)
     seen = _capture_input(model)
-    upscaler = ModelUpscaler(model, name="fsrcnn", device="cpu", precision="fp32")
+    upscaler = Runner(model, name="fsrcnn", device="cpu", precision="fp32")
     lr = 0.35 + 0.3 * _smooth(1, 3, 10, 14, seed=7)  # moderate colours: no clamping below
     sr = upscaler(lr, 2)
     assert sr.shape == (1, 3, 20, 28)
@@ -250,7 +251,7 @@ def test_y_model_runs_on_luma_and_upscales_chroma_bicubic() -> None:
 def test_upsampled_input_model_gets_bicubic_luma() -> None:
     model = _net("vdsr", **TINY["vdsr"])
     seen = _capture_input(model)
-    upscaler = ModelUpscaler(model, name="vdsr", device="cpu", precision="fp32")
+    upscaler = Runner(model, name="vdsr", device="cpu", precision="fp32")
     lr = 0.35 + 0.3 * _smooth(1, 3, 8, 6, seed=2)
     sr = upscaler(lr, 3)
     assert sr.shape == (1, 3, 24, 18)
@@ -269,7 +270,7 @@ def test_load_upscaler_resolves_kernels_and_weight_files(tmp_path: Path) -> None
     assert load_upscaler(" Bicubic ") == InterpolationUpscaler("bicubic")
     path = save_weights(tmp_path / "tiny-edsr_x2.safetensors", _net("edsr", **TINY["edsr"]))
     upscaler = load_upscaler(str(path), device="cpu", precision="fp32")
-    assert isinstance(upscaler, ModelUpscaler)
+    assert isinstance(upscaler, Runner)
     assert upscaler.name == "tiny-edsr_x2" and upscaler.scale == 2 and upscaler.precision == "fp32"
     lr = _smooth(1, 3, 6, 6)
     with torch.no_grad():

@@ -7,14 +7,14 @@ are loaded on first access (PEP 562), so ``import srkit`` does not import PyTorc
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from srkit.errors import SrkitError
+from srkit.version import __version__
 
 if TYPE_CHECKING:
     from srkit.api import SRModel, load_model
-
-__version__ = "0.1.0"
 
 __all__ = ["SRModel", "SrkitError", "__version__", "load_model"]
 
@@ -26,8 +26,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'srkit' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

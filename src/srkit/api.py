@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from srkit.archs import Upscaler
 from srkit.errors import ConfigError
 from srkit.infer.tiling import DEFAULT_OVERLAP
 from srkit.infer.upscale import TileSize, resolve_scale, upscale_array, upscale_tensor
-from srkit.infer.upscalers import Upscaler, load_upscaler
+from srkit.infer.upscalers import load_upscaler
 
 __all__ = ["SRModel", "load_model"]
 

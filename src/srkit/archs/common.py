@@ -58,21 +58,6 @@ def check_choice(arch: str, key: str, value: Any, choices: Sequence[Any]) -> Any
     return value
 
 
-def store_hparams(module: nn.Module, arch_name: str, hparams: dict[str, Any]) -> None:
-    """Record the registry name and the fully resolved constructor arguments on ``module``.
-
-    ``hparams`` must hold plain JSON/YAML values (int, float, bool, str, lists of those) so that a
-    checkpoint can store them and :func:`srkit.archs.build_model` can rebuild the network.
-    """
-    module.arch_name = arch_name
-    module.hparams = dict(hparams)
-
-
-def color_space(channels: int) -> str:
-    """``'rgb'`` for 3 channels, ``'y'`` for 1 (luminance-only models), ``'raw'`` otherwise."""
-    return {3: "rgb", 1: "y"}.get(channels, "raw")
-
-
 # --------------------------------------------------------------------------------------------------
 # Initialisation
 # --------------------------------------------------------------------------------------------------

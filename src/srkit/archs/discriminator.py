@@ -10,6 +10,7 @@ are not SR networks: they live in :data:`DISCRIMINATORS`, not in the SR registry
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -17,11 +18,31 @@ from torch import nn
 from srkit.archs.common import check_float, check_int
 from srkit.errors import ConfigError
 
+#: Discriminator name -> constructor (keyword arguments as :class:`VGGStyleDiscriminator`'s), filled by
+#: :func:`register_discriminator`.
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
+
+_D = TypeVar("_D", bound=Callable[..., nn.Module])
+
+
+def register_discriminator(name: str) -> Callable[[_D], _D]:
+    """Class (or factory) decorator adding a discriminator to :data:`DISCRIMINATORS` as ``name``."""
+
+    def register(constructor: _D) -> _D:
+        if name in DISCRIMINATORS:
+            raise ValueError(f"discriminator {name!r} is already registered")
+        DISCRIMINATORS[name] = constructor
+        return constructor
+
+    return register
+
+
 #: BasicSR's ``VGGStyleDiscriminator`` (input 128, ``num_feat=64``): five stages of
 #: (3x3 stride-1 conv, 4x4 stride-2 conv) with widths 64, 128, 256, 512, 512.
 VGG128_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 512, 512, 512, 512)
 
 
+@register_discriminator("vgg_style")
 class VGGStyleDiscriminator(nn.Module):
     """VGG-style discriminator: a logit per image.
 
@@ -130,12 +151,6 @@ class VGGStyleDiscriminator(nn.Module):
             if k < len(self._linears) - 1:
                 feat = self.lrelu(feat)
         return feat
-
-
-#: Discriminator name -> constructor (keyword arguments as :class:`VGGStyleDiscriminator`'s).
-DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
-    "vgg_style": VGGStyleDiscriminator,
-}
 
 
 def build_discriminator(name: str, /, **kwargs: object) -> nn.Module:

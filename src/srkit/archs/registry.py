@@ -1,47 +1,135 @@
-"""Name -> network constructor, named presets, and rebuilding a network from stored hyper-parameters.
+"""The architecture registry, filled by the family folders that register into it.
 
-Every network records ``arch_name`` (a key of :data:`ARCHS`) and ``hparams`` (all constructor
-arguments, resolved, as plain JSON/YAML values) on itself, so a checkpoint that stores
-:func:`model_spec` can rebuild the same network with :func:`build_from_spec`.
+Each family (``srkit/archs/<family>/``) calls :func:`register_arch` once per network class with its
+presets and checkpoint layouts; :data:`ARCHS`, :data:`PRESETS`, the layout list that ``srkit convert``
+and checkpoint detection use, ``srkit models`` and config validation are all read from here. A network
+built by name records ``arch_name`` and ``hparams``, so a checkpoint that stores :func:`model_spec`
+rebuilds the same network with :func:`build_from_spec`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from srkit.archs.edsr import EDSR
-from srkit.archs.fsrcnn import FSRCNN
-from srkit.archs.rrdbnet import RRDBNet
-from srkit.archs.srresnet import MSRResNet, SRResNet
-from srkit.archs.vdsr import VDSR
+from srkit.archs.contract import NetInfo, SRNet
 from srkit.errors import ConfigError
 
-ARCHS: dict[str, Callable[..., nn.Module]] = {
-    "srresnet": SRResNet,
-    "msrresnet": MSRResNet,
-    "edsr": EDSR,
-    "rrdbnet": RRDBNet,
-    "fsrcnn": FSRCNN,
-    "vdsr": VDSR,
-}
+if TYPE_CHECKING:
+    from srkit.archs.layouts import CheckpointFormat
+    from srkit.archs.runner import Runner
 
-_EDSR_FULL = {"num_feat": 256, "num_block": 32, "res_scale": 0.1}
-_ESRGAN = {"num_feat": 64, "num_block": 23, "num_grow_ch": 32}
 
-#: Named settings: name -> (arch, hyper-parameters). A preset name shadows an arch of the same name
-#: (``'edsr'`` is the paper's full EDSR; the bare constructor's defaults are EDSR-baseline).
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "edsr-baseline": ("edsr", {"num_feat": 64, "num_block": 16, "res_scale": 1.0}),
-    "edsr": ("edsr", dict(_EDSR_FULL)),
-    "edsr-full": ("edsr", dict(_EDSR_FULL)),
-    "rrdbnet": ("rrdbnet", dict(_ESRGAN)),
-    "esrgan": ("rrdbnet", dict(_ESRGAN)),
-    "rrdbnet-16": ("rrdbnet", {**_ESRGAN, "num_block": 16}),
-}
+@dataclass(frozen=True)
+class ArchEntry:
+    """One registered architecture.
+
+    Attributes:
+        name: the registry name (stored in checkpoints as ``arch``).
+        cls: the :class:`~srkit.archs.contract.SRNet` subclass; its constructor signature lists the
+            hyper-parameters and its ``describe`` gives the :class:`NetInfo`.
+        presets: named hyper-parameter settings (``'edsr-baseline'``); a preset may shadow the arch name.
+        layouts: third-party checkpoint layouts that convert to this architecture, in detection order.
+        runner: the LR->SR runner class for it (default :class:`~srkit.archs.runner.Runner`, one
+            forward pass); iterative models (diffusion samplers) bring their own.
+        scales: the factors the constructor builds (``None``: any integer, or not a constructor argument).
+        summary: one line for listings.
+    """
+
+    name: str
+    cls: type[SRNet]
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    layouts: Sequence[CheckpointFormat] = ()
+    runner: type[Runner] | None = None
+    scales: tuple[int, ...] | None = None
+    summary: str = ""
+
+    @property
+    def hparam_names(self) -> list[str]:
+        """The constructor's argument names, in signature order."""
+        params = inspect.signature(self.cls).parameters.values()
+        return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def describe(self, hparams: Mapping[str, Any]) -> NetInfo:
+        """The :class:`NetInfo` of the network built with ``hparams`` (defaults filled in)."""
+        return self.cls.describe({**self.defaults(), **dict(hparams)})
+
+    def defaults(self) -> dict[str, Any]:
+        """The constructor's default hyper-parameters."""
+        params = inspect.signature(self.cls).parameters.values()
+        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+#: Architecture name -> entry, in registration order (filled by :func:`register_arch`).
+ARCH_ENTRIES: dict[str, ArchEntry] = {}
+#: Architecture name -> network class (a view of :data:`ARCH_ENTRIES`).
+ARCHS: dict[str, type[SRNet]] = {}
+#: Preset name -> ``(arch, hyper-parameters)`` from every entry's presets.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def register_arch(
+    name: str,
+    cls: type[SRNet],
+    *,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+    layouts: Sequence[CheckpointFormat] = (),
+    runner: type[Runner] | None = None,
+    scales: Sequence[int] | None = None,
+    summary: str = "",
+) -> ArchEntry:
+    """Register a network class under ``name`` (lower case), with its presets and checkpoint layouts.
+
+    The public way to add an architecture, from srkit's family folders or from user code::
+
+        class TinyNet(SRNet):
+            def __init__(self, scale: int = 2, num_feat: int = 8): ...
+            @classmethod
+            def describe(cls, hparams): return NetInfo(arch="tiny", scale=hparams["scale"])
+
+        register_arch("tiny", TinyNet)
+
+    Raises:
+        ConfigError: a name that is taken, a class that is not an :class:`SRNet`, or a preset name that
+            another entry already has.
+    """
+    key = name.strip().lower()
+    if not (isinstance(cls, type) and issubclass(cls, SRNet)):
+        raise ConfigError(f"register_arch: {name}: {cls!r} is not an srkit.archs.SRNet subclass")
+    if key in ARCH_ENTRIES:
+        raise ConfigError(f"register_arch: architecture {key!r} is already registered")
+    clashes = [p for p in presets or {} if p in PRESETS]
+    if clashes:
+        raise ConfigError(f"register_arch: {name}: preset {clashes[0]!r} is already registered")
+    cls.arch_name = key
+    built = tuple(scales) if scales is not None else None
+    entry_ = ArchEntry(key, cls, dict(presets or {}), tuple(layouts), runner, built, summary)
+    ARCH_ENTRIES[key] = entry_
+    ARCHS[key] = cls
+    for preset, hparams in entry_.presets.items():
+        PRESETS[preset] = (key, dict(hparams))
+    return entry_
+
+
+def unregister_arch(name: str) -> None:
+    """Remove an architecture and its presets (for tests and plug-in reloads)."""
+    entry_ = ARCH_ENTRIES.pop(name, None)
+    ARCHS.pop(name, None)
+    if entry_ is not None:
+        for preset in entry_.presets:
+            PRESETS.pop(preset, None)
+
+
+def entry(arch: str) -> ArchEntry:
+    """The entry of a registered architecture name; ConfigError listing the valid ones."""
+    found = ARCH_ENTRIES.get(arch)
+    if found is None:
+        raise ConfigError(f"arch: unknown architecture {arch!r}; valid: {', '.join(sorted(ARCH_ENTRIES))}")
+    return found
 
 
 def model_names() -> list[str]:
@@ -51,10 +139,7 @@ def model_names() -> list[str]:
 
 def valid_hparams(arch: str) -> list[str]:
     """The constructor argument names of ``arch`` (a key of :data:`ARCHS`), in signature order."""
-    if arch not in ARCHS:
-        raise ConfigError(f"arch: unknown architecture {arch!r}; valid: {', '.join(sorted(ARCHS))}")
-    params = inspect.signature(ARCHS[arch]).parameters.values()
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return entry(arch).hparam_names
 
 
 def resolve(name: str, **hyper: Any) -> tuple[str, dict[str, Any]]:
@@ -76,7 +161,7 @@ def _check_keys(arch: str, params: Mapping[str, Any]) -> None:
             raise ConfigError(f"{arch}: unknown hyper-parameter {k!r}; valid: {', '.join(valid)}")
 
 
-def _construct(arch: str, params: Mapping[str, Any]) -> nn.Module:
+def _construct(arch: str, params: Mapping[str, Any]) -> SRNet:
     try:
         return ARCHS[arch](**params)
     except ConfigError:
@@ -85,32 +170,41 @@ def _construct(arch: str, params: Mapping[str, Any]) -> nn.Module:
         raise ConfigError(f"{arch}: invalid hyper-parameters {dict(params)!r}: {exc}") from exc
 
 
-def build_model(name: str, /, **hyper: Any) -> nn.Module:
+def build_model(name: str, /, **hyper: Any) -> SRNet:
     """Build a network by arch or preset name, e.g. ``build_model('edsr-baseline', scale=2)``.
 
     Hyper-parameters override the preset's. Unknown names, unknown hyper-parameters and invalid
     values raise :class:`~srkit.errors.ConfigError` naming the offending key (and listing the
-    valid ones). The returned module carries ``arch_name`` and ``hparams`` for :func:`model_spec`.
+    valid ones). The returned network carries ``arch_name`` and ``hparams`` for :func:`model_spec`.
     """
     arch, params = resolve(name, **hyper)
     return _construct(arch, params)
 
 
+def as_srnet(model: nn.Module) -> SRNet:
+    """``model`` itself when it is a registered srkit network; TypeError otherwise."""
+    if not isinstance(model, SRNet) or model.arch_name not in ARCH_ENTRIES:
+        raise TypeError(f"{type(model).__name__} is not a registered srkit network (srkit.archs.SRNet)")
+    return model
+
+
+def net_info(model: nn.Module) -> NetInfo:
+    """The :class:`NetInfo` of a registered srkit network."""
+    return as_srnet(model).info
+
+
 def model_hparams(model: nn.Module) -> dict[str, Any]:
     """A copy of the resolved hyper-parameters a network was built with."""
-    hparams = getattr(model, "hparams", None)
-    if not isinstance(getattr(model, "arch_name", None), str) or not isinstance(hparams, dict):
-        raise TypeError(f"{type(model).__name__} is not an srkit network (no arch_name/hparams)")
-    return dict(hparams)
+    return dict(as_srnet(model).hparams)
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
     """``{'arch': name, 'hparams': {...}}``: what a checkpoint stores to rebuild ``model``."""
-    hparams = model_hparams(model)
-    return {"arch": model.arch_name, "hparams": hparams}
+    net = as_srnet(model)
+    return {"arch": net.arch_name, "hparams": dict(net.hparams)}
 
 
-def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+def build_from_spec(spec: Mapping[str, Any]) -> SRNet:
     """Rebuild a network from :func:`model_spec`'s output (e.g. read back from a checkpoint).
 
     The stored ``arch`` is a constructor name, never a preset, so the stored hyper-parameters alone
@@ -119,10 +213,14 @@ def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
     if not isinstance(spec, Mapping) or not isinstance(spec.get("arch"), str):
         raise ConfigError(f"arch: model spec must hold an 'arch' name, got {spec!r}")
     arch = spec["arch"]
-    if arch not in ARCHS:
-        raise ConfigError(f"arch: unknown architecture {arch!r}; valid: {', '.join(sorted(ARCHS))}")
+    entry(arch)
     hparams = spec.get("hparams", {})
     if not isinstance(hparams, Mapping):
         raise ConfigError(f"hparams: must be a mapping, got {type(hparams).__name__}")
     _check_keys(arch, hparams)
     return _construct(arch, hparams)
+
+
+def takes_scale(arch: str) -> bool:
+    """Whether the architecture's constructor has a ``scale`` argument (VDSR's does not)."""
+    return "scale" in entry(arch).hparam_names

@@ -26,6 +26,7 @@ one-line :class:`~srkit.errors.SrkitError` naming the path and the download URL;
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,33 +35,73 @@ import torch
 from torch import nn
 
 from srkit.errors import ConfigError, SrkitError
+from srkit.io.download import download_file, sha256_file
+from srkit.io.safe_load import read_checkpoint
+from srkit.settings import cache_dir
 
-#: torchvision's VGG configurations: output channels of each 3x3 convolution, ``"M"`` = 2x2 max pooling.
-VGG_CONFIGS: dict[str, list[int | str]] = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [
+#: torchvision's VGG configurations (filled by :func:`_register_vgg`): output channels of each 3x3
+#: convolution, ``"M"`` = 2x2 max pooling.
+VGG_CONFIGS: dict[str, list[int | str]] = {}
+
+#: The torchvision ImageNet weight files (IMAGENET1K_V1) of every VGG type (filled by
+#: :func:`_register_vgg`); the 8 hex digits are the start of the SHA-256.
+WEIGHT_FILES: dict[str, str] = {}
+WEIGHTS_BASE_URL = "https://download.pytorch.org/models/"
+
+#: VGG type -> constructor of its extractor (``ctor(layer_names, **kwargs)``), filled by
+#: :func:`_register_vgg`; not SR networks, so not in :data:`srkit.archs.ARCHS`.
+VGG_EXTRACTORS: dict[str, Callable[..., VGGFeatureExtractor]] = {}
+
+
+def _constructor(vgg_type: str) -> Callable[..., VGGFeatureExtractor]:
+    def build(layer_names: Sequence[str], **kwargs: object) -> VGGFeatureExtractor:
+        return VGGFeatureExtractor(layer_names, vgg_type=vgg_type, **kwargs)  # type: ignore[arg-type]
+
+    build.__name__ = build.__qualname__ = vgg_type
+    build.__doc__ = f"A :class:`VGGFeatureExtractor` on {vgg_type}."
+    return build
+
+
+def _register_vgg(name: str, config: Sequence[int | str], weight_file: str, bn_weight_file: str) -> None:
+    """Register the VGG configuration ``name`` and its batch-normalised variant ``<name>_bn``, with the
+    torchvision ImageNet weight file of each."""
+    VGG_CONFIGS[name] = list(config)
+    for vgg_type, file in ((name, weight_file), (f"{name}_bn", bn_weight_file)):
+        WEIGHT_FILES[vgg_type] = file
+        VGG_EXTRACTORS[vgg_type] = _constructor(vgg_type)
+
+
+# Simonyan & Zisserman 2015, Table 1: configurations A, B, D, E.
+_register_vgg(
+    "vgg11",
+    [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg11-8a719046.pth",
+    "vgg11_bn-6002323d.pth",
+)
+_register_vgg(
+    "vgg13",
+    [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13-19584684.pth",
+    "vgg13_bn-abd245e5.pth",
+)
+_register_vgg(
+    "vgg16",
+    [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg16-397923af.pth",
+    "vgg16_bn-6c64b313.pth",
+)
+_register_vgg(
+    "vgg19",
+    [
         *(64, 64, "M", 128, 128, "M"),
         *(256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
     ],
-}
+    "vgg19-dcbb9e9d.pth",
+    "vgg19_bn-c79401a0.pth",
+)
 
-#: Every VGG type: the four configurations, each also with batch normalisation (``_bn``).
+#: Every VGG type: the registered configurations, then each with batch normalisation (``_bn``).
 VGG_TYPES: tuple[str, ...] = (*VGG_CONFIGS, *(f"{name}_bn" for name in VGG_CONFIGS))
-
-#: The torchvision ImageNet weight files (IMAGENET1K_V1); the 8 hex digits are the start of the SHA-256.
-WEIGHT_FILES: dict[str, str] = {
-    "vgg11": "vgg11-8a719046.pth",
-    "vgg13": "vgg13-19584684.pth",
-    "vgg16": "vgg16-397923af.pth",
-    "vgg19": "vgg19-dcbb9e9d.pth",
-    "vgg11_bn": "vgg11_bn-6002323d.pth",
-    "vgg13_bn": "vgg13_bn-abd245e5.pth",
-    "vgg16_bn": "vgg16_bn-6c64b313.pth",
-    "vgg19_bn": "vgg19_bn-c79401a0.pth",
-}
-WEIGHTS_BASE_URL = "https://download.pytorch.org/models/"
 
 #: ImageNet mean and standard deviation of RGB in ``[0, 1]`` (torchvision's normalisation).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -119,7 +160,8 @@ def make_features(vgg_type: str = "vgg19", depth: int | None = None) -> nn.Seque
         width = int(value)
         conv = nn.Conv2d(channels, width, kernel_size=3, padding=1)
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(conv.bias)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
         layers.append(conv)
         if bn:
             layers.append(nn.BatchNorm2d(width))
@@ -165,8 +207,6 @@ def weights_url(vgg_type: str) -> str:
 def default_weights_path(vgg_type: str = "vgg19") -> Path:
     """Where ``weights='default'`` looks: ``<srkit cache>/weights/<torchvision file name>`` (the cache is
     ``$SRKIT_CACHE``, else ``$XDG_CACHE_HOME/srkit``, else ``~/.cache/srkit``)."""
-    from srkit.settings import cache_dir
-
     _split_type(vgg_type)
     return cache_dir() / "weights" / WEIGHT_FILES[vgg_type]
 
@@ -196,10 +236,6 @@ def download_weights(vgg_type: str = "vgg19", dest: str | Path | None = None, pr
     """Download ``vgg_type``'s torchvision ImageNet weights to ``dest`` (default
     :func:`default_weights_path`) and check that their SHA-256 starts with the 8 hex digits of the file
     name (torchvision's check). Returns the path; an existing file is kept as is."""
-    import os
-
-    from srkit.data.download import download_file, sha256_file
-
     dest = Path(dest) if dest is not None else default_weights_path(vgg_type)
     if dest.is_file():
         return dest
@@ -228,8 +264,6 @@ def vgg_state_dict(path: str | Path, vgg_type: str) -> dict[str, torch.Tensor]:
     in torchvision's files): a key of another form, a missing or unexpected key or a wrong shape is a
     one-line :class:`SrkitError` naming the file and the key.
     """
-    from srkit.io.safe_load import read_checkpoint
-
     path = Path(path)
     raw, _ = read_checkpoint(path)
     state: dict[str, torch.Tensor] = {}
@@ -274,6 +308,9 @@ class VGGFeatureExtractor(nn.Module):
         weights: ``'default'`` (torchvision file in srkit's cache), a file path, or ``None`` (random).
         requires_grad: train the VGG too; by default it is frozen and always in eval mode.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -342,17 +379,3 @@ class VGGFeatureExtractor(nn.Module):
             f"use_input_norm={self.use_input_norm}, range_norm={self.range_norm}, "
             f"weights={str(self.weights_path) if self.weights_path else None!r}"
         )
-
-
-def _constructor(vgg_type: str) -> Callable[..., VGGFeatureExtractor]:
-    def build(layer_names: Sequence[str], **kwargs: object) -> VGGFeatureExtractor:
-        return VGGFeatureExtractor(layer_names, vgg_type=vgg_type, **kwargs)  # type: ignore[arg-type]
-
-    build.__name__ = build.__qualname__ = vgg_type
-    build.__doc__ = f"A :class:`VGGFeatureExtractor` on {vgg_type}."
-    return build
-
-
-#: VGG type -> constructor of its extractor (``ctor(layer_names, **kwargs)``); not SR networks, so not in
-#: :data:`srkit.archs.ARCHS`.
-VGG_EXTRACTORS: dict[str, Callable[..., VGGFeatureExtractor]] = {t: _constructor(t) for t in VGG_TYPES}

@@ -71,8 +71,12 @@ class AugmentConfig:
             raise ConfigError(
                 f"augment.dropout_holes: must be integers 1 <= min <= max, got {self.dropout_holes!r}"
             )
-        lo, hi = self.dropout_size
-        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0.0 < lo <= hi <= 1.0):
+        size_lo, size_hi = self.dropout_size
+        if not (
+            isinstance(size_lo, (int, float))
+            and isinstance(size_hi, (int, float))
+            and 0.0 < size_lo <= size_hi <= 1.0
+        ):
             raise ConfigError(
                 f"augment.dropout_size: must satisfy 0 < min <= max <= 1, got {self.dropout_size!r}"
             )

@@ -430,7 +430,7 @@ def _expected_paths(spec: BenchmarkSpec, hr_dir: Path) -> tuple[list[Path], list
     found: list[Path] = []
     missing: list[str] = []
     if spec.manual:
-        present = {}
+        present: dict[str, Path] = {}
         if hr_dir.is_dir():
             for p in sorted(hr_dir.iterdir()):
                 if p.is_file() and _is_image(p):

@@ -1,8 +1,7 @@
-"""Verified downloads and safe archive extraction.
+"""Safe archive extraction, and (re-exported from :mod:`srkit.io.download`) verified downloads.
 
-``download_file`` streams a URL (``http``, ``https`` or ``file``) into a temporary file beside the
-destination, checks its SHA-256 (and size, when known) and only then moves it into place with an atomic
-``os.replace``: a destination path either does not exist or holds a complete, verified file.
+``download_file`` streams a URL into a temporary file beside the destination, checks its SHA-256 and only
+then moves it into place (see :mod:`srkit.io.download`).
 
 ``extract_archive`` unpacks zip and tar (plain, gzip, bzip2, xz) archives. Every member name is checked
 before anything is written; a member that would land outside the destination (absolute path, ``..``,
@@ -13,151 +12,20 @@ files and folders are ever created.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import shutil
-import tempfile
-import time
+import tarfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from srkit.errors import DatasetError
+from srkit.io.download import CHUNK_SIZE, download_file, sha256_file
 
 __all__ = ["download_file", "extract_archive", "sha256_file"]
 
 logger = logging.getLogger(__name__)
-
-_CHUNK = 1 << 20
-_USER_AGENT = "srkit/0.1 (+https://pypi.org/project/srkit/)"
-# Seconds to wait before retry number n (n * _RETRY_DELAY); tests set it to 0.
-_RETRY_DELAY = 1.0
-
-
-def sha256_file(path: str | Path) -> str:
-    """The hex SHA-256 digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _is_transient(err: BaseException) -> bool:
-    """Whether a failed attempt is worth repeating (network hiccups and server errors, not 4xx)."""
-    import http.client
-    import urllib.error
-
-    if isinstance(err, urllib.error.HTTPError):
-        return err.code >= 500 or err.code in (408, 429)
-    return isinstance(err, (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException))
-
-
-def _describe(err: BaseException) -> str:
-    """A short one-line description of a download failure."""
-    import urllib.error
-
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
-    if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
-    return f"{type(err).__name__}: {err}".strip().rstrip(":")
-
-
-def _stream_once(url: str, tmp: Path, *, progress: bool, timeout: float, desc: str) -> tuple[int, str]:
-    """Write ``url`` into ``tmp`` (truncating it); return (bytes written, sha256 hex)."""
-    # network modules and tqdm are imported here to keep ``import srkit.data`` light
-    import http.client
-    import urllib.request
-
-    from tqdm import tqdm
-
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    digest = hashlib.sha256()
-    written = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=desc,
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-                bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
-    if total is not None and written != total:
-        raise http.client.IncompleteRead(b"", total - written)
-    return written, digest.hexdigest()
-
-
-def download_file(
-    url: str,
-    dest: str | Path,
-    *,
-    sha256: str | None,
-    progress: bool = True,
-    timeout: float = 60,
-    size: int | None = None,
-    attempts: int = 3,
-) -> Path:
-    """Download ``url`` to ``dest`` atomically and verify it.
-
-    The data are streamed into a temporary file in ``dest``'s folder (a tqdm bar on stderr unless
-    ``progress`` is false), hashed on the way, checked against ``sha256`` (hex, case-insensitive) and
-    ``size`` (bytes) when given, and then moved onto ``dest`` with :func:`os.replace`. With
-    ``sha256=None`` the file is accepted unverified and a warning saying so is logged. Network errors and
-    HTTP 5xx responses are retried up to ``attempts`` times in total; nothing is resumed.
-
-    Raises:
-        DatasetError: the download failed, or the digest or size did not match; the message names the
-            file, the expected and the actual value. No partial or temporary file is left behind.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    expected = sha256.lower() if sha256 else None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        for attempt in range(1, max(1, attempts) + 1):
-            try:
-                written, actual = _stream_once(url, tmp, progress=progress, timeout=timeout, desc=dest.name)
-                break
-            except Exception as err:
-                if attempt >= attempts or not _is_transient(err):
-                    raise DatasetError(f"{dest.name}: download from {url} failed: {_describe(err)}") from err
-                logger.warning("%s: attempt %d failed (%s); retrying", url, attempt, _describe(err))
-                time.sleep(_RETRY_DELAY * attempt)
-        if size is not None and written != size:
-            raise DatasetError(
-                f"{dest.name}: size mismatch for {url}: expected {size} bytes, got {written}; file discarded"
-            )
-        if expected is None:
-            logger.warning(
-                "%s: no published SHA-256 is known for %s; the file is UNVERIFIED (sha256 %s)",
-                dest.name,
-                url,
-                actual,
-            )
-        elif actual != expected:
-            raise DatasetError(
-                f"{dest.name}: sha256 mismatch for {url}: expected {expected}, got {actual}; file discarded"
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
 
 
 def _normalise(name: str) -> str:
@@ -186,11 +54,11 @@ def _member_target(dest_resolved: Path, name: str, archive: Path) -> Path | None
     return target
 
 
-def _copy_member(source, target: Path) -> None:
+def _copy_member(source: IO[bytes], target: Path) -> None:
     """Write a member's byte stream to ``target`` (parent folders created)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
-        shutil.copyfileobj(source, out, _CHUNK)
+        shutil.copyfileobj(source, out, CHUNK_SIZE)
 
 
 def extract_archive(archive: str | Path, dest: str | Path, *, members: str | None = None) -> Path:
@@ -203,9 +71,6 @@ def extract_archive(archive: str | Path, dest: str | Path, *, members: str | Non
         DatasetError: the file is missing or not a supported archive, it is corrupt, or a member would be
             written outside ``dest`` (checked for all members before anything is written).
     """
-    import tarfile
-    import zipfile
-
     archive = Path(archive)
     dest = Path(dest)
     if not archive.is_file():
@@ -220,33 +85,41 @@ def extract_archive(archive: str | Path, dest: str | Path, *, members: str | Non
 
     try:
         if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                plan = [(info, _member_target(root, info.filename, archive)) for info in zf.infolist()]
-                for info, target in plan:
-                    if target is None or not wanted(info.filename):
-                        continue
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                    else:
-                        with zf.open(info) as source:
-                            _copy_member(source, target)
+            _extract_zip(archive, root, wanted)
         elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive, "r:*") as tf:
-                plan = [(m, _member_target(root, m.name, archive)) for m in tf.getmembers()]
-                for member, target in plan:
-                    if target is None or not wanted(member.name):
-                        continue
-                    if member.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                    elif member.isfile():
-                        source = tf.extractfile(member)
-                        if source is not None:
-                            with source:
-                                _copy_member(source, target)
-                    else:
-                        logger.info("%s: skipping special member %r", archive, member.name)
+            _extract_tar(archive, root, wanted)
         else:
             raise DatasetError(f"{archive}: not a zip or tar archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
         raise DatasetError(f"{archive}: cannot extract: {type(err).__name__}: {err}") from err
     return dest
+
+
+def _extract_zip(archive: Path, root: Path, wanted: Callable[[str], bool]) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        plan = [(info, _member_target(root, info.filename, archive)) for info in zf.infolist()]
+        for info, target in plan:
+            if target is None or not wanted(info.filename):
+                continue
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                with zf.open(info) as source:
+                    _copy_member(source, target)
+
+
+def _extract_tar(archive: Path, root: Path, wanted: Callable[[str], bool]) -> None:
+    with tarfile.open(archive, "r:*") as tf:
+        plan = [(m, _member_target(root, m.name, archive)) for m in tf.getmembers()]
+        for member, target in plan:
+            if target is None or not wanted(member.name):
+                continue
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                source = tf.extractfile(member)
+                if source is not None:
+                    with source:
+                        _copy_member(source, target)
+            else:
+                logger.info("%s: skipping special member %r", archive, member.name)

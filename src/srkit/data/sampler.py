@@ -41,7 +41,8 @@ class SampleKey(NamedTuple):
     """What a training dataset is indexed with: the sample index, its epoch and optionally a forced
     group id (for a group-balancing batch sampler; ``None`` uses :func:`make_group_assignment`)."""
 
-    index: int
+    # mypy flags a NamedTuple field that shadows a tuple method; the field is public API (key.index).
+    index: int  # type: ignore[assignment]
     epoch: int
     group: int | None = None
 

@@ -63,15 +63,15 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image as PILImage
 from torch.utils.data import Dataset
 
+from srkit.colour import to_uint8
 from srkit.data.augment import AugmentConfig, augment_pair
 from srkit.data.benchmarks import list_images
 from srkit.data.sampler import STREAM_ITEM, SampleKey, make_group_assignment
 from srkit.degrade import DegradationGroup, get_group
-from srkit.errors import ConfigError, DatasetError
-from srkit.io.images import to_uint8
+from srkit.errors import ConfigError, DatasetError, PixelLimitError
+from srkit.io import read_header, read_image
 
 CONTEXT_LR = 4
 """Default crop margin in LR pixels (see the module docstring)."""
@@ -99,8 +99,6 @@ class PatchLocation(NamedTuple):
 
 def load_uint8(path: Path) -> torch.Tensor:
     """Decode ``path`` to a uint8 ``(C, H, W)`` tensor, C = 1 (gray) or 3; alpha is dropped."""
-    from srkit.io import read_image
-
     pixels = read_image(path).pixels
     if pixels.dim() != 3 or pixels.shape[0] not in (1, 3):
         raise DatasetError(f"{path}: expected 1 or 3 channels, got shape {tuple(pixels.shape)}")
@@ -113,14 +111,20 @@ def to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def probe_image(path: Path) -> tuple[int, int, int] | None:
-    """``(width, height, channels)`` from the file header (Pillow, no decoding), channels 1 or 3;
-    ``None`` when Pillow cannot identify the file."""
+    """``(width, height, channels)`` from the file header (:func:`srkit.io.read_header`, no decoding),
+    channels 1 or 3; ``None`` when the header cannot be read (decoding the file then says why).
+
+    Raises:
+        PixelLimitError: the image has more pixels than :func:`srkit.io.read_image` accepts (the same
+            one-line error).
+    """
     try:
-        with PILImage.open(path) as im:
-            width, height = im.size
-            return width, height, 1 if im.mode in _GRAY_MODES else 3
+        header = read_header(path)
+    except PixelLimitError:
+        raise
     except Exception:
         return None
+    return header.width, header.height, 1 if header.mode in _GRAY_MODES else 3
 
 
 def find_lr_file(hr: Path, lr_files: dict[str, Path], scale: int) -> Path | None:
@@ -132,6 +136,27 @@ def _check_positive_int(value: object, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{key}: must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _check_non_negative_int(value: int, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _as_folders(dirs: Sequence[Path | str]) -> Sequence[Path | str]:
+    """A single folder as a one-element list; a sequence of folders as it is."""
+    return [dirs] if isinstance(dirs, (str, Path)) else dirs
+
+
+def _resolve_cache(cache: bool | Literal["auto"], estimated: int | None, max_cache_bytes: int) -> bool:
+    """Whether to cache decoded images: ``cache`` itself, or for ``'auto'`` whether the estimated size
+    is known and within ``max_cache_bytes``."""
+    if cache == "auto":
+        return estimated is not None and estimated <= max_cache_bytes
+    if isinstance(cache, bool):
+        return cache
+    raise ConfigError(f"cache: must be true, false or 'auto', got {cache!r}")
 
 
 def degrade_window(
@@ -191,19 +216,14 @@ class SRTrainDataset(Dataset):
         seed: int = 0,
         context: int = CONTEXT_LR,
     ) -> None:
-        if isinstance(hr_dirs, (str, Path)):
-            hr_dirs = [hr_dirs]
+        hr_dirs = _as_folders(hr_dirs)
         if not hr_dirs:
             raise ConfigError("hr_dirs: at least one HR folder is needed")
         self.scale = _check_positive_int(scale, "scale")
         self.patch_size = _check_positive_int(patch_size, "patch_size")
         self.hr_patch = self.patch_size * self.scale
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
-        self.seed = seed
-        if isinstance(context, bool) or not isinstance(context, int) or context < 0:
-            raise ConfigError(f"context: must be a non-negative integer, got {context!r}")
-        self.context = context
+        self.seed = _check_non_negative_int(seed, "seed")
+        self.context = _check_non_negative_int(context, "context")
         if not isinstance(augment, AugmentConfig):
             raise ConfigError(f"augment: expected an AugmentConfig, got {type(augment).__name__}")
         self.augment = augment
@@ -213,45 +233,57 @@ class SRTrainDataset(Dataset):
         self.lr_files: list[Path] | None = None
         weights = [GroupWeight(g) if isinstance(g, str) else g for g in groups]
         if lr_dirs is None:
-            for folder in hr_dirs:
-                self.hr_files.extend(list_images(folder))
-            if not weights:
-                raise ConfigError("groups: at least one degradation group is needed")
-            self.groups: list[DegradationGroup] = [get_group(g.name) for g in weights]
-            self.group_weights = [float(g.weight) for g in weights]
-            make_group_assignment(self.group_weights, 1, 0, 0)  # validates the weights
+            self._add_hr_only(hr_dirs, weights)
         else:
-            if isinstance(lr_dirs, (str, Path)):
-                lr_dirs = [lr_dirs]
-            if len(lr_dirs) != len(hr_dirs):
-                raise ConfigError(
-                    f"lr_dirs: {len(lr_dirs)} LR folder(s) for {len(hr_dirs)} HR folder(s); "
-                    "give one per HR folder"
-                )
-            if weights != [GroupWeight("bicubic")]:
-                raise ConfigError(
-                    "groups: degradation groups are not used with lr_dirs (paired LR/HR folders)"
-                )
-            self.lr_files = []
-            for hr_dir, lr_dir in zip(hr_dirs, lr_dirs, strict=True):
-                lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
-                for hr in list_images(hr_dir):
-                    lr = find_lr_file(hr, lr_by_stem, self.scale)
-                    if lr is None:
-                        raise DatasetError(
-                            f"{hr}: no LR image named {hr.stem}.* or {hr.stem}x{self.scale}.* in {lr_dir}"
-                        )
-                    self.hr_files.append(hr)
-                    self.lr_files.append(lr)
-            self.groups = []
-            self.group_weights = [1.0]
+            self._add_paired(hr_dirs, _as_folders(lr_dirs), weights)
         self.group_names: list[str] = [g.name for g in self.groups] if self.groups else ["paired"]
 
         self.num_images = len(self.hr_files)
-        if length is not None:
-            length = _check_positive_int(length, "length")
-        self.length = self.num_images if length is None else length
+        self.length = self.num_images if length is None else _check_positive_int(length, "length")
 
+        self.estimated_cache_bytes = self._estimate_cache_bytes()
+        self.cache_enabled = _resolve_cache(cache, self.estimated_cache_bytes, max_cache_bytes)
+        self._cache: dict[tuple[int, bool], torch.Tensor] = {}
+        self._assignment: tuple[int, np.ndarray] | None = None
+
+    def _add_hr_only(self, hr_dirs: Sequence[Path | str], weights: list[GroupWeight]) -> None:
+        """HR-only mode: every image of ``hr_dirs``; degradation groups and weights from ``weights``."""
+        for folder in hr_dirs:
+            self.hr_files.extend(list_images(folder))
+        if not weights:
+            raise ConfigError("groups: at least one degradation group is needed")
+        self.groups: list[DegradationGroup] = [get_group(g.name) for g in weights]
+        self.group_weights = [float(g.weight) for g in weights]
+        make_group_assignment(self.group_weights, 1, 0, 0)  # validates the weights
+
+    def _add_paired(
+        self, hr_dirs: Sequence[Path | str], lr_dirs: Sequence[Path | str], weights: list[GroupWeight]
+    ) -> None:
+        """Paired mode: every image of ``hr_dirs`` with its LR file from the matching ``lr_dirs`` folder."""
+        if len(lr_dirs) != len(hr_dirs):
+            raise ConfigError(
+                f"lr_dirs: {len(lr_dirs)} LR folder(s) for {len(hr_dirs)} HR folder(s); "
+                "give one per HR folder"
+            )
+        if weights != [GroupWeight("bicubic")]:
+            raise ConfigError("groups: degradation groups are not used with lr_dirs (paired LR/HR folders)")
+        self.lr_files = []
+        for hr_dir, lr_dir in zip(hr_dirs, lr_dirs, strict=True):
+            lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
+            for hr in list_images(hr_dir):
+                lr = find_lr_file(hr, lr_by_stem, self.scale)
+                if lr is None:
+                    raise DatasetError(
+                        f"{hr}: no LR image named {hr.stem}.* or {hr.stem}x{self.scale}.* in {lr_dir}"
+                    )
+                self.hr_files.append(hr)
+                self.lr_files.append(lr)
+        self.groups = []
+        self.group_weights = [1.0]
+
+    def _estimate_cache_bytes(self) -> int | None:
+        """Decoded size of every image (and paired LR image) from the file headers, checking each HR
+        size on the way; ``None`` when a header cannot be read."""
         estimated = 0
         known = True
         for path in self.hr_files:
@@ -264,15 +296,7 @@ class SRTrainDataset(Dataset):
             estimated += width * height * channels
             if self.lr_files is not None:
                 estimated += (width // self.scale) * (height // self.scale) * channels
-        self.estimated_cache_bytes = estimated if known else None
-        if cache == "auto":
-            self.cache_enabled = known and estimated <= max_cache_bytes
-        elif isinstance(cache, bool):
-            self.cache_enabled = cache
-        else:
-            raise ConfigError(f"cache: must be true, false or 'auto', got {cache!r}")
-        self._cache: dict[tuple[int, bool], torch.Tensor] = {}
-        self._assignment: tuple[int, np.ndarray] | None = None
+        return estimated if known else None
 
     # -- epochs and groups -------------------------------------------------------------------------
 

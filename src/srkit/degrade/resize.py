@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import torch
@@ -163,13 +164,13 @@ def _resolve_scales(
     size: tuple[int, int] | None,
 ) -> tuple[tuple[float, float], tuple[int, int]]:
     """Per-dimension ``(scale_h, scale_w)`` and output ``(H, W)`` from either ``scale`` or ``size``."""
-    if (scale is None) == (size is None):
-        raise ConfigError("resize: give exactly one of scale and size")
-    if size is not None:
+    if scale is None and size is not None:
         out_h, out_w = (int(v) for v in size)
         if out_h < 1 or out_w < 1:
             raise ConfigError(f"size: output size must be positive, got {tuple(size)}")
         return (out_h / in_hw[0], out_w / in_hw[1]), (out_h, out_w)
+    if scale is None or size is not None:
+        raise ConfigError("resize: give exactly one of scale and size")
     sh, sw = (float(scale), float(scale)) if isinstance(scale, (int, float)) else (float(v) for v in scale)
     if not (sh > 0 and sw > 0 and math.isfinite(sh) and math.isfinite(sw)):
         raise ConfigError(f"scale: resize scale must be positive and finite, got {scale}")
@@ -241,6 +242,10 @@ def resize(
     return y.to(x.dtype)
 
 
+@overload
+def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor: ...
+@overload
+def mod_crop(x: np.ndarray, scale: int) -> np.ndarray: ...
 def mod_crop(x: torch.Tensor | np.ndarray, scale: int) -> torch.Tensor | np.ndarray:
     """Crop height and width down to multiples of ``scale``, keeping the top-left corner.
 

@@ -11,24 +11,22 @@ the robustness summary per dataset and scale gives the worst group and the mean 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from srkit.archs import Upscaler
+from srkit.colour import to_uint8
 from srkit.data import HRDataset
 from srkit.degrade import DegradationGroup, mod_crop
 from srkit.errors import SrkitError
-from srkit.infer.upscalers import Upscaler
-from srkit.io import read_image, to_uint8, write_image
+from srkit.io import read_image, write_image
 from srkit.metrics import psnr, ssim
-
-if TYPE_CHECKING:
-    from srkit.metrics.lpips import LPIPS
+from srkit.metrics.lpips import LPIPS, lpips_uint8
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class EvalReport:
                 psnr=_mean([s.psnr for s in scores]),
                 ssim=_mean([s.ssim for s in scores]),
                 images=len(scores),
-                lpips=_mean([s.lpips for s in scores]) if self.lpips else None,
+                lpips=_mean(_measured(s.lpips for s in scores)) if self.lpips else None,
             )
             for (dataset, degradation, scale), scores in cells.items()
         ]
@@ -130,8 +128,8 @@ class EvalReport:
                     mean_psnr=_mean([g.psnr for g in groups]),
                     mean_ssim=_mean([g.ssim for g in groups]),
                     groups=len(groups),
-                    worst_lpips=max(g.lpips for g in groups) if self.lpips else None,
-                    mean_lpips=_mean([g.lpips for g in groups]) if self.lpips else None,
+                    worst_lpips=max(_measured(g.lpips for g in groups)) if self.lpips else None,
+                    mean_lpips=_mean(_measured(g.lpips for g in groups)) if self.lpips else None,
                 )
             )
         return out
@@ -167,14 +165,23 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def _measured(values: Iterable[float | None]) -> list[float]:
+    """The LPIPS values of a report that measured LPIPS, where every score has one (``TypeError``, as the
+    arithmetic on ``None`` would raise, if one is missing)."""
+    out: list[float] = []
+    for value in values:
+        if value is None:
+            raise TypeError("LPIPS value missing from a report that measured LPIPS")
+        out.append(value)
+    return out
+
+
 def _hwc(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) uint8 tensor -> (H, W, C) numpy array."""
     return x[0].permute(1, 2, 0).cpu().numpy()
 
 
 def _lpips(metric: LPIPS, sr: np.ndarray, hr: np.ndarray, border: int, path: Path) -> float:
-    from srkit.metrics.lpips import lpips_uint8
-
     try:
         return lpips_uint8(metric, sr, hr, crop_border=border)
     except SrkitError as exc:

@@ -22,8 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
 
+from srkit.archs import InterpolationUpscaler
+from srkit.colour import Y_WEIGHTS, to_uint8
 from srkit.evaluation.runner import ImageSample, ImageScore
+from srkit.io import write_image
+from srkit.metrics import psnr
 
 __all__ = ["LABEL_HEIGHT", "PANEL_GAP", "BestCrops", "best_window", "improvement_map", "side_by_side"]
 
@@ -32,7 +39,7 @@ LABEL_HEIGHT = 14
 #: White pixels between two panels.
 PANEL_GAP = 4
 #: BT.601 luma weights (MATLAB ``rgb2ycbcr``) for the error map; the offset does not matter for errors.
-_Y = np.array([65.481, 128.553, 24.966]) / 255.0
+_Y = np.array(Y_WEIGHTS) / 255.0
 
 
 def _luma(img: np.ndarray, y_channel: bool) -> np.ndarray:
@@ -91,8 +98,6 @@ def _rgb(img: np.ndarray) -> np.ndarray:
 def side_by_side(panels: Sequence[np.ndarray], labels: Sequence[str] | None = None) -> np.ndarray:
     """uint8 ``(H, W[, C])`` images of one size -> one RGB ``(H + LABEL_HEIGHT, n W + (n - 1) PANEL_GAP,
     3)`` image: the panels left to right on white, each label written in its strip underneath."""
-    from PIL import Image, ImageDraw, ImageFont
-
     tiles = [_rgb(p) for p in panels]
     h, w = tiles[0].shape[:2]
     n = len(tiles)
@@ -101,7 +106,7 @@ def side_by_side(panels: Sequence[np.ndarray], labels: Sequence[str] | None = No
         x = i * (w + PANEL_GAP)
         canvas[:h, x : x + w] = tile
     if labels:
-        image = Image.fromarray(canvas)
+        image = PILImage.fromarray(canvas)
         draw = ImageDraw.Draw(image)
         font = ImageFont.load_default()
         for i, text in enumerate(labels):
@@ -112,11 +117,6 @@ def side_by_side(panels: Sequence[np.ndarray], labels: Sequence[str] | None = No
 
 def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-bicubic enlargement of a uint8 ``(h, w, C)`` LR (the ``bicubic`` baseline of ``srkit eval``)."""
-    import torch
-
-    from srkit.infer.upscalers import InterpolationUpscaler
-    from srkit.io import to_uint8
-
     x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1).unsqueeze(0).float() / 255
     with torch.inference_mode():
         up = InterpolationUpscaler("bicubic")(x, scale)
@@ -144,8 +144,6 @@ class BestCrops:
         self._order = itertools.count()
 
     def __call__(self, score: ImageScore, sample: ImageSample) -> None:
-        from srkit.metrics import psnr
-
         scale = score.scale
         bicubic = _bicubic(sample.lr, scale)
         bic_psnr = psnr(bicubic, sample.hr, crop_border=sample.border, y_channel=self.y_channel)
@@ -173,8 +171,6 @@ class BestCrops:
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write ``out_dir/<dataset>/<degradation>/x<scale>/<rank>_<image stem>.png`` (rank 1 = largest
         gain) atomically; returns the paths."""
-        from srkit.io import write_image
-
         out_dir = Path(out_dir)
         paths = []
         for (dataset, degradation, scale), heap in self._best.items():

@@ -1,4 +1,4 @@
-"""Inference: upscalers behind one interface (:mod:`srkit.infer.upscalers`), seamless tiling
+"""Inference: ``--model`` resolution (:mod:`srkit.infer.upscalers`), seamless tiling
 (:mod:`srkit.infer.tiling`) and the file pipeline of ``srkit upscale`` (:mod:`srkit.infer.upscale`).
 
 Names are loaded on first access (PEP 562) so that ``srkit --help`` does not import PyTorch.
@@ -10,23 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from srkit.infer.upscalers import (
-        InterpolationUpscaler,
-        ModelUpscaler,
-        Upscaler,
-        load_upscaler,
-        rgb_to_ycbcr,
-        ycbcr_to_rgb,
-    )
+    from srkit.infer.upscalers import load_upscaler
 
-__all__ = [
-    "InterpolationUpscaler",
-    "ModelUpscaler",
-    "Upscaler",
-    "load_upscaler",
-    "rgb_to_ycbcr",
-    "ycbcr_to_rgb",
-]
+__all__ = ["load_upscaler"]
 
 
 def __getattr__(name: str) -> Any:

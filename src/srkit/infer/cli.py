@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from srkit.errors import ConfigError
@@ -86,6 +87,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_upscale_command(args: argparse.Namespace) -> int:
     """Handler of ``srkit upscale``: 0 when every file was written or skipped, 1 when any failed."""
+    # import-time cost: torch and the upscaling stack load only when the command runs
     from srkit.infer.upscale import TileSize, plan_jobs, resolve_scale, run_upscale
     from srkit.infer.upscalers import load_upscaler
     from srkit.models import default_model
@@ -120,10 +122,13 @@ def add_models_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``models`` subcommand."""
     p = sub.add_parser(
         "models",
-        help="list the named models",
+        help="list the named models (--archs: the registered architectures)",
         description="List srkit's named models: scale, parameters, training data, Set5/Set14 PSNR, "
-        "and whether their weights are installed.",
+        "and whether their weights are installed. With --archs, list the registered architectures "
+        "instead: presets, what the network takes (colour, input, scales, size multiple, precisions, "
+        "tiling) and the checkpoint layouts srkit converts to it.",
     )
+    p.add_argument("--archs", action="store_true", help="list the registered architectures")
     p.set_defaults(func=run_models_command)
 
 
@@ -133,7 +138,7 @@ def _psnr(value: float | None) -> str:
 
 def models_table() -> str:
     """The named models as a plain-text table (``*`` marks the default for its scale)."""
-    from srkit.models import DEFAULT_MODELS, MODELS, WEIGHTS_DIR
+    from srkit.models import DEFAULT_MODELS, MODELS, WEIGHTS_DIR  # import-time cost: only this command
 
     defaults = set(DEFAULT_MODELS.values())
     header = ("name", "scale", "params", "training data", "Set5 PSNR", "Set14 PSNR", "available")
@@ -149,12 +154,7 @@ def models_table() -> str:
         )
         for card in MODELS.values()
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _table(header, rows)
     lines += [
         "",
         "* default for its scale. PSNR: Y channel, dB, bicubic LR, border crop = scale (srkit eval).",
@@ -163,7 +163,43 @@ def models_table() -> str:
     return "\n".join(lines)
 
 
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def archs_table() -> str:
+    """Every registered architecture as a plain-text table, read from the registry."""
+    from srkit.archs import ARCH_ENTRIES  # torch: only `srkit models --archs` needs it
+
+    header = ("arch", "presets", "colour", "input", "scales", "multiple", "precisions", "tiling", "layouts")
+    rows = []
+    for entry in ARCH_ENTRIES.values():
+        info = entry.describe({})
+        rows.append(
+            (
+                entry.name,
+                ", ".join(entry.presets) or "-",
+                info.color,
+                info.input,
+                "any" if entry.scales is None else "/".join(map(str, entry.scales)),
+                str(info.size_multiple),
+                "/".join(info.precisions),
+                info.tiling,
+                ", ".join(layout.name for layout in entry.layouts) or "-",
+            )
+        )
+    return "\n".join(
+        [*_table(header, rows), "", "(colour, input and multiple at the default hyper-parameters)"]
+    )
+
+
 def run_models_command(args: argparse.Namespace) -> int:
     """Handler of ``srkit models``."""
-    print(models_table())
+    print(archs_table() if args.archs else models_table())
     return 0

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import io
 import json
 import logging
 import math
-import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,7 +51,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from srkit.errors import ConfigError, SrkitError
+from srkit.archs import Runner, model_spec, net_info, unwrap_model
+from srkit.errors import ConfigError, SrkitError, one_line
+from srkit.io.atomic import atomic_write_bytes
+from srkit.version import __version__
 
 ONNX_EXTRA = "onnx"
 """The optional-dependency extra that installs the ONNX packages."""
@@ -130,12 +133,8 @@ def require(module: str, purpose: str = "ONNX export") -> ModuleType:
         ) from None
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(_ANSI.sub("", str(exc)).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+#: Exception text quoted in an error message, cut at 300 characters (exporter errors can run to pages).
+_one_line = functools.partial(one_line, limit=300)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -163,16 +162,11 @@ class _Float16Net(nn.Module):
         return self.net(x.to(torch.float16)).to(torch.float32)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    from srkit.io.checkpoint import unwrap_model
-
-    return unwrap_model(model)
-
-
 def _plain_copy(model: nn.Module) -> nn.Module:
     """A float32, contiguous-format, eval-mode CPU copy (the caller's module is left as it is)."""
-    net = copy.deepcopy(_unwrap(model))
-    net = net.to(device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format).eval()
+    net = copy.deepcopy(unwrap_model(model))
+    # torch's stubs lack Module.to(memory_format=...)
+    net = net.to(device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     net.requires_grad_(False)
     return net
 
@@ -182,11 +176,12 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _geometry(net: nn.Module) -> tuple[int, int]:
-    """``(input channels, window multiple)`` of a network."""
-    channels = getattr(net, "in_channels", 3)
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ConfigError(f"{type(net).__name__}: in_channels must be a positive integer, got {channels!r}")
-    return channels, max(1, int(getattr(net, "window_multiple", 1)))
+    """``(input channels, size multiple)`` of a registered network (its NetInfo)."""
+    try:
+        info = net_info(unwrap_model(net))
+    except TypeError as exc:
+        raise ConfigError(f"{type(net).__name__}: cannot export: {exc}") from None
+    return info.in_channels, info.size_multiple
 
 
 def export_shape(net: nn.Module) -> tuple[int, int, int, int]:
@@ -210,29 +205,26 @@ def srkit_metadata(net: nn.Module, *, fp16: bool = False, exporter: str = "dynam
     ``scale``, ``in_channels``, ``input_space``, ``window_multiple``, ``expects_upsampled_input``,
     ``precision`` (``float32``/``float16``), ``input_layout``, ``exporter`` and ``srkit_version``.
 
-    Networks that are not srkit networks get their class name as ``arch`` and ``{}`` as ``hparams``.
+    Everything comes from the network's :class:`~srkit.archs.NetInfo` and :func:`~srkit.archs.model_spec`
+    (``input_space`` is its colour space, ``window_multiple`` its size multiple and
+    ``expects_upsampled_input`` whether it takes the upsampled image).
     """
-    from srkit import __version__
-
-    net = _unwrap(net)
-    channels, multiple = _geometry(net)
-    scale = getattr(net, "scale", None)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ConfigError(f"{type(net).__name__}: the network has no integer 'scale' attribute")
-    hparams = getattr(net, "hparams", None)
+    net = unwrap_model(net)
+    _geometry(net)
+    info = net_info(net)
     try:
-        hparams_json = json.dumps(dict(hparams) if isinstance(hparams, dict) else {}, sort_keys=True)
+        hparams_json = json.dumps(model_spec(net)["hparams"], sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{type(net).__name__}: hparams cannot be stored as JSON: {exc}") from None
     return {
         "srkit_format": METADATA_FORMAT,
-        "arch": str(getattr(net, "arch_name", type(net).__name__)),
+        "arch": info.arch,
         "hparams": hparams_json,
-        "scale": str(scale),
-        "in_channels": str(channels),
-        "input_space": str(getattr(net, "input_space", "rgb" if channels == 3 else "y")),
-        "window_multiple": str(multiple),
-        "expects_upsampled_input": json.dumps(bool(getattr(net, "expects_upsampled_input", False))),
+        "scale": str(info.scale),
+        "in_channels": str(info.in_channels),
+        "input_space": info.color,
+        "window_multiple": str(info.size_multiple),
+        "expects_upsampled_input": json.dumps(info.input == "upsampled"),
         "precision": "float16" if fp16 else "float32",
         "input_layout": "NCHW float32 in [0, 1]",
         "exporter": exporter,
@@ -293,13 +285,15 @@ def _export_proto(net: nn.Module, example: torch.Tensor, opset: int | None, expo
                     verbose=False,
                     optimize=True,
                 )
+                if program is None:
+                    raise RuntimeError("torch.onnx.export returned no program")
                 proto = program.model_proto
             else:
                 buffer = io.BytesIO()
                 torch.onnx.export(
                     net,
                     (example,),
-                    buffer,
+                    buffer,  # type: ignore[arg-type]  # the legacy exporter writes to file objects too
                     dynamo=False,
                     input_names=[INPUT_NAME],
                     output_names=[OUTPUT_NAME],
@@ -397,8 +391,9 @@ def _compare(
     ort = require("onnxruntime", "checking an ONNX export")
     label = "ONNX model" if isinstance(source, bytes) else str(source)
     x = torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
+    runner = Runner(net, device="cpu", precision="fp32", channels_last=False)
     with torch.inference_mode():
-        ref = net(x).float().numpy().astype("float64")
+        ref = runner.network(x, runner.scale).float().numpy().astype("float64")
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -477,8 +472,6 @@ def export_onnx_report(
         shape = check_shape(net)
         tolerance = FP16_CHECK_TOLERANCE if fp16 else CHECK_TOLERANCE
         diff = _compare(data, net, shape, tolerance=tolerance, relative=fp16)
-
-    from srkit.io.atomic import atomic_write_bytes
 
     try:
         atomic_write_bytes(path, data)

@@ -19,9 +19,9 @@ its own and the results are blended with separable weights:
 The tiled result therefore equals the whole-image result up to the influence of the tile edges on
 pixels at least ``overlap / 4`` input pixels inside the tile, which for an overlap of 16 is a
 fraction of one 8-bit level (``tests/test_tiling.py``: EDSR x4, 1024x768, tile 128, overlap 16).
-Networks that pixel-unshuffle (``window_multiple`` > 1) get tiles starting at multiples of it
+Networks that pixel-unshuffle (``size_multiple`` > 1 in their NetInfo) get tiles starting at multiples of it
 (``align``), so they group the same pixels as on the whole image; each tile is padded by the
-upscaler like a whole image (:func:`srkit.infer.upscalers.pad_to_multiple`).
+runner like a whole image (:func:`srkit.archs.pad_to_multiple`).
 
 The output is assembled one row of tiles at a time in a float32 strip; rows that no later tile
 touches are final and are written to the output at once, optionally quantised to ``uint8`` or
@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from srkit.archs import Runner
 from srkit.errors import ConfigError, SrkitError
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "axis_weights",
     "check_tiling",
     "tile_spans",
-    "tiled_upscale",
     "upscale_tiled",
 ]
 
@@ -173,12 +173,12 @@ def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
     """A tqdm bar over tiles, or ``None``."""
     if not enabled or total <= 1:
         return None
-    from tqdm import tqdm
+    from tqdm import tqdm  # import-time cost: only when a bar is shown
 
     return tqdm(total=total, desc=desc, unit="tile", leave=False, dynamic_ncols=True)
 
 
-def tiled_upscale(
+def _upscale_once(
     fn: TileFn,
     x: torch.Tensor,
     scale: int,
@@ -207,7 +207,7 @@ def tiled_upscale(
         out_dtype: dtype of the allocated output.
         progress: show a tqdm bar over the tiles (when there are several).
         desc: the bar's label.
-        align: tile starts are multiples of it (the network's ``window_multiple``, see
+        align: tile starts are multiples of it (the network's ``size_multiple``, see
             :func:`tile_spans`).
 
     Returns:
@@ -216,66 +216,100 @@ def tiled_upscale(
     if x.dim() != 4:
         raise ConfigError(f"tiling: expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     check_tiling(tile, overlap)
-    batch, _, height, width = x.shape
-    tile = tile or max(height, width)
-    rows, cols = tile_spans(height, tile, overlap, align), tile_spans(width, tile, overlap, align)
-    wy, wx = axis_weights(rows, scale, overlap), axis_weights(cols, scale, overlap)
-    out_h, out_w = scale * height, scale * width
-    bar = _progress_bar(len(rows) * len(cols), progress, desc)
+    grid = _TileGrid(fn, x, scale, tile or max(x.shape[-2:]), overlap, align, out, out_dtype)
+    bar = _progress_bar(len(grid.rows) * len(grid.cols), progress, desc)
+    grid.bar = bar
+    try:
+        return grid.run_all()
+    finally:
+        if bar is not None:
+            bar.close()
 
-    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        result = fn(x[..., y0:y1, x0:x1])
-        want = (batch, scale * (y1 - y0), scale * (x1 - x0))
+
+class _TileGrid:
+    """One pass of :func:`_upscale_once`: the tile grid, its blending weights and the output."""
+
+    def __init__(
+        self,
+        fn: TileFn,
+        x: torch.Tensor,
+        scale: int,
+        tile: int,
+        overlap: int,
+        align: int,
+        out: torch.Tensor | None,
+        out_dtype: torch.dtype,
+    ) -> None:
+        self.fn, self.x, self.scale, self.out, self.out_dtype = fn, x, scale, out, out_dtype
+        self.batch, _, self.height, self.width = x.shape
+        self.rows = tile_spans(self.height, tile, overlap, align)
+        self.cols = tile_spans(self.width, tile, overlap, align)
+        self.wy, self.wx = axis_weights(self.rows, scale, overlap), axis_weights(self.cols, scale, overlap)
+        self.bar: Any = None
+
+    def tile(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """``fn`` on one tile, its shape checked."""
+        result = self.fn(self.x[..., y0:y1, x0:x1])
+        want = (self.batch, self.scale * (y1 - y0), self.scale * (x1 - x0))
         got = (result.shape[0], *result.shape[-2:])
         if result.dim() != 4 or got != want:
             raise SrkitError(
                 f"tiling: the upscaler returned {tuple(result.shape)} for a tile of "
-                f"{tuple(x[..., y0:y1, x0:x1].shape)}; expected (B, C, {want[1]}, {want[2]})"
+                f"{tuple(self.x[..., y0:y1, x0:x1].shape)}; expected (B, C, {want[1]}, {want[2]})"
             )
-        if bar is not None:
-            bar.update(1)
+        if self.bar is not None:
+            self.bar.update(1)
         return result
 
-    def output_for(result: torch.Tensor) -> torch.Tensor:
-        if out is not None:
-            want = (batch, result.shape[1], out_h, out_w)
-            if tuple(out.shape) != want:
-                raise ConfigError(f"tiling: out has shape {tuple(out.shape)}, expected {want}")
-            return out
-        return torch.empty(batch, result.shape[1], out_h, out_w, dtype=out_dtype, device=x.device)
+    def output_for(self, result: torch.Tensor) -> torch.Tensor:
+        """The given ``out`` (shape checked) or a new output for results like ``result``."""
+        want = (self.batch, result.shape[1], self.scale * self.height, self.scale * self.width)
+        if self.out is not None:
+            if tuple(self.out.shape) != want:
+                raise ConfigError(f"tiling: out has shape {tuple(self.out.shape)}, expected {want}")
+            return self.out
+        return torch.empty(*want, dtype=self.out_dtype, device=self.x.device)
 
-    try:
-        if len(rows) == 1 and len(cols) == 1:
-            result = run(0, height, 0, width)
-            target = output_for(result)
-            _store(target, result)
-            return target
+    def run_all(self) -> torch.Tensor:
+        """Every row of tiles, blended and stored as soon as no later row touches it."""
+        if len(self.rows) == 1 and len(self.cols) == 1:
+            result = self.tile(0, self.height, 0, self.width)
+            whole = self.output_for(result)
+            _store(whole, result)
+            return whole
         target: torch.Tensor | None = None
         carry: torch.Tensor | None = None
-        for i, (y0, y1) in enumerate(rows):
-            strip: torch.Tensor | None = None
-            for j, (x0, x1) in enumerate(cols):
-                result = run(y0, y1, x0, x1)
-                if strip is None:
-                    target = output_for(result) if target is None else target
-                    strip = torch.zeros(
-                        batch, result.shape[1], scale * (y1 - y0), out_w, device=result.device
-                    )
-                    if carry is not None:
-                        strip[:, :, : carry.shape[2]] += carry.to(strip.device)
-                weight = wy[i].to(result.device)[:, None] * wx[j].to(result.device)[None, :]
-                strip[..., scale * x0 : scale * x1].addcmul_(result.float(), weight)
-                del result
-            assert strip is not None and target is not None
-            done = scale * (rows[i + 1][0] if i + 1 < len(rows) else height)
+        scale = self.scale
+        for i, (y0, _) in enumerate(self.rows):
+            strip, target = self.row(i, carry, target)
+            done = scale * (self.rows[i + 1][0] if i + 1 < len(self.rows) else self.height)
             _store(target[:, :, scale * y0 : done], strip[:, :, : done - scale * y0])
-            carry = strip[:, :, done - scale * y0 :].clone() if i + 1 < len(rows) else None
+            carry = strip[:, :, done - scale * y0 :].clone() if i + 1 < len(self.rows) else None
             del strip
         assert target is not None
         return target
-    finally:
-        if bar is not None:
-            bar.close()
+
+    def row(
+        self, i: int, carry: torch.Tensor | None, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row ``i`` of tiles blended into a strip (the previous row's overlap ``carry`` added first),
+        and the output (allocated with the first tile)."""
+        (y0, y1), scale = self.rows[i], self.scale
+        strip: torch.Tensor | None = None
+        for j, (x0, x1) in enumerate(self.cols):
+            result = self.tile(y0, y1, x0, x1)
+            if strip is None:
+                target = self.output_for(result) if target is None else target
+                strip = torch.zeros(
+                    self.batch, result.shape[1], scale * (y1 - y0), scale * self.width, device=result.device
+                )
+                if carry is not None:
+                    strip[:, :, : carry.shape[2]] += carry.to(strip.device)
+            weight = self.wy[i].to(result.device)[:, None] * self.wx[j].to(result.device)[None, :]
+            strip[..., scale * x0 : scale * x1].addcmul_(result.float(), weight)
+            del result
+        assert strip is not None and target is not None
+        return strip, target
 
 
 # --------------------------------------------------------------------------------------------------
@@ -324,10 +358,10 @@ def activation_bytes_per_pixel(upscaler: Callable[..., torch.Tensor], scale: int
     strip, is divided by the input pixels. Other upscalers count ``16 * channels * scale**2`` bytes.
     """
     output_bytes = 16.0 * channels * scale * scale
-    model = getattr(upscaler, "model", None)
-    if not isinstance(model, torch.nn.Module):
+    if not isinstance(upscaler, Runner):
         return output_bytes
-    multiple = max(1, int(getattr(upscaler, "window_multiple", 1)))
+    model = upscaler.model
+    multiple = upscaler.size_multiple
     side = math.ceil(32 / multiple) * multiple
     largest = 0
 
@@ -360,9 +394,11 @@ def auto_tile_size(
     ``budget`` (bytes) defaults to a share of :func:`available_memory` on ``device`` (default: the
     upscaler's ``device``, else the CPU): 60% on CUDA; 25% on the CPU, at most 1 GiB (larger tiles are
     not faster on a CPU). The side is ``sqrt(budget / activation_bytes_per_pixel)`` rounded down to a
-    multiple of 16 (and of the network's ``window_multiple``), within ``[MIN_TILE, MAX_TILE]``.
+    multiple of 16 (and of the network's ``size_multiple``), within ``[MIN_TILE, MAX_TILE]``.
     """
-    dev = torch.device(device if device is not None else getattr(upscaler, "device", "cpu"))
+    if device is None:
+        device = upscaler.device if isinstance(upscaler, Runner) else "cpu"
+    dev = torch.device(device)
     kind = "cuda" if dev.type == "cuda" else "cpu"
     if budget is None:
         budget = int(available_memory(dev) * MEMORY_FRACTION[kind])
@@ -370,7 +406,7 @@ def auto_tile_size(
             budget = min(budget, CPU_BUDGET_CAP)
     per_pixel = activation_bytes_per_pixel(upscaler, scale, channels)
     side = int(math.sqrt(max(budget, 0) / per_pixel))
-    step = math.lcm(_TILE_STEP, max(1, int(getattr(upscaler, "window_multiple", 1))))
+    step = math.lcm(_TILE_STEP, upscaler.size_multiple if isinstance(upscaler, Runner) else 1)
     side = side // step * step
     return max(MIN_TILE, min(MAX_TILE[kind], side))
 
@@ -401,7 +437,9 @@ def upscale_tiled(
     align: int = 1,
     on_retry: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """:func:`tiled_upscale`, retried with half-size tiles after an out-of-memory error.
+    """Upscale ``x`` ``(B, C, H, W)`` by ``scale`` with ``fn`` on overlapping, blended tiles (the one
+    tiled-upscale function; arguments as :func:`_upscale_once` documents), retried with half-size tiles
+    after an out-of-memory error.
 
     ``tile`` = 0 first tries the whole image. On out-of-memory the tile side is halved (from the
     image's longer side when it was whole), down to :data:`MIN_TILE`, the overlap is reduced if it no
@@ -412,7 +450,7 @@ def upscale_tiled(
     current, current_overlap = tile, overlap
     while True:
         try:
-            return tiled_upscale(
+            return _upscale_once(
                 fn,
                 x,
                 scale,

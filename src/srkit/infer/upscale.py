@@ -4,7 +4,7 @@
 What happens to an image:
 
 - colour goes through the upscaler (gray stays gray, RGB stays RGB; see
-  :class:`~srkit.infer.upscalers.ModelUpscaler`), in overlapping blended tiles
+  :class:`~srkit.archs.Runner`), in overlapping blended tiles
   (:mod:`srkit.infer.tiling`);
 - **alpha** is upscaled separately with bicubic interpolation (the float path of
   :func:`srkit.degrade.resize`, clamped to [0, 1]), tile by tile with the colour. Alpha masks are
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srkit.archs import Runner, Upscaler
 from srkit.degrade import resize
 from srkit.errors import ConfigError, ImageError, SrkitError
 from srkit.infer.tiling import DEFAULT_OVERLAP, TileFn, auto_tile_size, check_tiling, upscale_tiled
-from srkit.infer.upscalers import ModelUpscaler, Upscaler
 from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
 from srkit.io.images import SUFFIX_FORMATS
 
@@ -73,13 +73,13 @@ def resolve_scale(upscaler: Upscaler, scale: int | None, default: int = 4) -> in
         ConfigError: an unsupported scale.
     """
     if scale is None:
-        own = upscaler.scale if isinstance(upscaler, ModelUpscaler) else 1
+        own = upscaler.scale if isinstance(upscaler, Runner) else 1
         scale = own if own > 1 else default
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"scale: must be a positive integer, got {scale!r}")
     if not upscaler.supports_scale(scale):
-        own = getattr(upscaler, "scale", "?")
-        raise ConfigError(f"scale: model {upscaler.name} upscales by x{own}, not x{scale}")
+        served = upscaler.info.scales_text() if isinstance(upscaler, Runner) else "?"
+        raise ConfigError(f"scale: model {upscaler.name} upscales by {served}, not x{scale}")
     return scale
 
 
@@ -133,7 +133,7 @@ def upscale_tensor(
 ) -> torch.Tensor:
     """Upscale float ``x`` ``(B, C, H, W)``: its first ``colour`` channels (1 or 3) with ``upscaler``,
     the rest (alpha) with bicubic; tiled as ``tiles`` says, retrying with smaller tiles on
-    out-of-memory. ``out``/``out_dtype`` as in :func:`srkit.infer.tiling.tiled_upscale`."""
+    out-of-memory. ``out``/``out_dtype`` as in :func:`srkit.infer.tiling.upscale_tiled`."""
     if colour not in (1, 3) or x.shape[1] - colour not in (0, 1):
         raise ConfigError(f"upscale: expected 1 or 3 colour channels and at most one alpha, got {x.shape[1]}")
     tile = tiles.resolve(upscaler, scale)
@@ -146,7 +146,7 @@ def upscale_tensor(
         out=out,
         out_dtype=out_dtype,
         progress=progress,
-        align=max(1, int(getattr(upscaler, "window_multiple", 1))),
+        align=upscaler.size_multiple if isinstance(upscaler, Runner) else 1,
         on_retry=_warn_retry,
     )
 
@@ -442,7 +442,7 @@ def run_upscale(
             echo(f"skip {job.source}: {job.skip}")
     bar = None
     if progress and len(todo) > 1:
-        from tqdm import tqdm
+        from tqdm import tqdm  # import-time cost: only when a bar is shown
 
         bar = tqdm(total=len(todo), desc="images", unit="image", dynamic_ncols=True)
         echo = bar.write

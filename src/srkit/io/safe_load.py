@@ -28,12 +28,12 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-from srkit.errors import SrkitError
-from srkit.io.checkpoint import WEIGHTS_SUFFIX, _check_file, _one_line, _read_safetensors
+from srkit.errors import SrkitError, one_line
+from srkit.io.files import WEIGHTS_SUFFIX, check_file, read_safetensors
 
 #: Suffixes of PyTorch ``torch.save`` files that srkit reads (with ``weights_only=True``).
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
@@ -117,7 +117,7 @@ def _refusal(path: Path, name: str | None) -> SrkitError:
     )
 
 
-def _scan_globals(stream: io.BufferedIOBase | io.BytesIO) -> list[str]:
+def _scan_globals(stream: IO[bytes]) -> list[str]:
     """``module.name`` of every global (``GLOBAL``, ``INST``, ``STACK_GLOBAL``) in the pickles read from
     ``stream`` one after another (a legacy torch file is several), found by parsing opcodes with
     :mod:`pickletools`, which never builds or calls anything; stops at the first thing that does not
@@ -177,7 +177,7 @@ def _torch_load(path: Path) -> Any:
             warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
-        raise SrkitError(f"{path}: cannot read: {_one_line(exc)}") from None
+        raise SrkitError(f"{path}: cannot read: {one_line(exc)}") from None
     except pickle.UnpicklingError as exc:
         text = str(exc)
         unsafe = _UNSAFE_NAME.search(text)
@@ -189,12 +189,12 @@ def _torch_load(path: Path) -> Any:
         if name is not None:
             raise _refusal(path, name) from None
         detail = _DETAIL.search(text)
-        reason = detail.group(1).strip() if detail else _one_line(exc)
+        reason = detail.group(1).strip() if detail else one_line(exc)
         if _UNSAFE_HINT.search(reason) and "operand" not in reason.lower():
             raise _refusal(path, None) from None
         raise SrkitError(f"{path}: not a PyTorch or safetensors checkpoint ({reason[:160]})") from None
     except Exception as exc:  # EOFError (empty), KeyError/ValueError (not a pickle), RuntimeError (bad zip)
-        reason = _one_line(exc)
+        reason = one_line(exc)
         if isinstance(exc, (KeyError, EOFError)):
             reason = f"{type(exc).__name__}: {reason}" if str(exc) else type(exc).__name__
         raise SrkitError(f"{path}: not a PyTorch or safetensors checkpoint ({reason[:160]})") from None
@@ -279,7 +279,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     (metadata: its header's ``__metadata__``, possibly empty). Anything else is a PyTorch file read with
     ``weights_only=True`` (metadata ``None``). The state dict is unwrapped from training containers and
     wrapper prefixes (:func:`unwrap_state_dict`); keys are otherwise unchanged (renaming to srkit's
-    layouts is :mod:`srkit.io.thirdparty`'s business).
+    layouts is :mod:`srkit.archs.loading`'s business).
 
     Raises:
         SrkitError: one line naming the file: missing, unreadable, not a checkpoint, pickled Python
@@ -287,9 +287,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             state dict inside.
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     if path.suffix.lower() == WEIGHTS_SUFFIX or is_safetensors_file(path):
-        tensors, metadata = _read_safetensors(path)
+        tensors, metadata = read_safetensors(path)
         if not tensors:
             raise SrkitError(f"{path}: holds no tensors")
         return strip_wrapper_prefixes(tensors), dict(metadata or {})

@@ -17,20 +17,20 @@
 
 The discriminator loss is split into a real and a fake term so that a trainer can run a separate
 backward pass for each (needed under DistributedDataParallel with BatchNorm, see
-:mod:`srkit.train.gan`). Where a relativistic term needs the mean logit of the other batch, that batch is
-passed *detached* by the caller (ESRGAN/BasicSR: the generator step uses ``C(x_r)`` without gradient,
-and each discriminator term treats the other batch's mean as a constant).
+:mod:`srkit.train.objectives.gan`). Where a relativistic term needs the mean logit of the other batch,
+that batch is passed *detached* by the caller (ESRGAN/BasicSR: the generator step uses ``C(x_r)``
+without gradient, and each discriminator term treats the other batch's mean as a constant).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
 GANType = Literal["ragan", "vanilla", "hinge", "lsgan"]
-GAN_TYPES: tuple[str, ...] = ("ragan", "vanilla", "hinge", "lsgan")
+GAN_TYPES: tuple[str, ...] = get_args(GANType)
 RELATIVISTIC: frozenset[str] = frozenset({"ragan"})
 
 

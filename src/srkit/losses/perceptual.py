@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from srkit.archs.vgg import VGGFeatureExtractor
 from srkit.errors import ConfigError
 
 PerceptualCriterion = Literal["l1", "l2", "fro"]
-PERCEPTUAL_CRITERIA: tuple[str, ...] = ("l1", "l2", "fro")
+PERCEPTUAL_CRITERIA: tuple[str, ...] = get_args(PerceptualCriterion)
 
 
 def _criterion(kind: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -12,15 +12,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from torch import nn
 
 LossType = Literal["l1", "mse", "charbonnier"]
-LOSS_TYPES: tuple[str, ...] = ("l1", "mse", "charbonnier")
 Reduction = Literal["mean", "sample"]
 CHARBONNIER_EPS = 1e-3
+
+#: Pixel-loss type -> module class (keyword options as its constructor's), filled by
+#: :func:`register_pixel_loss`.
+PIXEL_LOSSES: dict[str, Callable[..., nn.Module]] = {}
+
+_L = TypeVar("_L", bound=Callable[..., nn.Module])
+
+
+def register_pixel_loss(name: str) -> Callable[[_L], _L]:
+    """Class decorator adding a pixel loss to :data:`PIXEL_LOSSES` as ``name``."""
+
+    def register(cls: _L) -> _L:
+        if name in PIXEL_LOSSES:
+            raise ValueError(f"pixel loss {name!r} is already registered")
+        PIXEL_LOSSES[name] = cls
+        return cls
+
+    return register
 
 
 def _pair32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,6 +79,7 @@ def charbonnier_loss(
     return _reduce(torch.sqrt((a - b).square() + eps * eps), reduction)
 
 
+@register_pixel_loss("l1")
 class L1Loss(nn.Module):
     """:func:`l1_loss` as a module."""
 
@@ -71,6 +89,7 @@ class L1Loss(nn.Module):
         return l1_loss(pred, target, reduction)
 
 
+@register_pixel_loss("mse")
 class MSELoss(nn.Module):
     """:func:`mse_loss` as a module."""
 
@@ -80,6 +99,7 @@ class MSELoss(nn.Module):
         return mse_loss(pred, target, reduction)
 
 
+@register_pixel_loss("charbonnier")
 class CharbonnierLoss(nn.Module):
     """:func:`charbonnier_loss` as a module with a fixed ``eps``."""
 
@@ -130,11 +150,8 @@ class WeightedSum(nn.Module):
         return total, parts
 
 
-_FACTORIES: dict[str, Callable[..., nn.Module]] = {
-    "l1": L1Loss,
-    "mse": MSELoss,
-    "charbonnier": CharbonnierLoss,
-}
+#: Every pixel-loss type, in registration order.
+LOSS_TYPES: tuple[str, ...] = tuple(PIXEL_LOSSES)
 
 
 def build_loss(specs: Sequence[tuple[str, float, dict]]) -> WeightedSum:
@@ -145,9 +162,9 @@ def build_loss(specs: Sequence[tuple[str, float, dict]]) -> WeightedSum:
     terms: list[tuple[str, float, nn.Module]] = []
     seen: dict[str, int] = {}
     for kind, weight, options in specs:
-        if kind not in _FACTORIES:
+        if kind not in PIXEL_LOSSES:
             raise ValueError(f"loss: unknown type {kind!r}; valid: {', '.join(LOSS_TYPES)}")
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
-        terms.append((name, weight, _FACTORIES[kind](**options)))
+        terms.append((name, weight, PIXEL_LOSSES[kind](**options)))
     return WeightedSum(terms)

@@ -33,12 +33,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from srkit.archs.vgg import VGGFeatureExtractor, default_weights_path, weights_url
 from srkit.errors import SrkitError
+from srkit.io.safe_load import read_checkpoint
+from srkit.settings import cache_dir
 
 __all__ = [
     "ALEXNET_WEIGHTS_FILE",
@@ -127,8 +131,6 @@ class AlexNetFeatures(nn.Module):
     def load_torchvision(self, path: str | Path) -> None:
         """Load torchvision's AlexNet file (``features.N.*``; ``classifier.*`` ignored); a one-line
         :class:`SrkitError` naming the file and the first missing, unexpected or misshapen key."""
-        from srkit.io.safe_load import read_checkpoint
-
         path = Path(path)
         raw, _ = read_checkpoint(path)
         expected = self.state_dict()
@@ -153,8 +155,6 @@ class _VGGTaps(nn.Module):
 
     def __init__(self, weights: Path | None) -> None:
         super().__init__()
-        from srkit.archs.vgg import VGGFeatureExtractor
-
         self.net = VGGFeatureExtractor(VGG_TAPS, vgg_type="vgg16", use_input_norm=False, weights=weights)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -169,8 +169,6 @@ class _VGGTaps(nn.Module):
 
 def default_lin_weights_path(net: str) -> Path:
     """``<srkit cache>/lpips/v0.1/<net>.pth``: where the published linear layers are looked up."""
-    from srkit.settings import cache_dir
-
     _check_net(net)
     return cache_dir() / "lpips" / "v0.1" / f"{net}.pth"
 
@@ -180,18 +178,12 @@ def default_backbone_weights_path(net: str) -> Path:
     ``vgg16-397923af.pth`` (the folder :mod:`srkit.archs.vgg` uses too)."""
     _check_net(net)
     if net == "vgg":
-        from srkit.archs.vgg import default_weights_path
-
         return default_weights_path("vgg16")
-    from srkit.settings import cache_dir
-
     return cache_dir() / "weights" / ALEXNET_WEIGHTS_FILE
 
 
 def _backbone_url(net: str) -> str:
     if net == "vgg":
-        from srkit.archs.vgg import weights_url
-
         return weights_url("vgg16")
     return ALEXNET_URL
 
@@ -290,8 +282,14 @@ class _Lin(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.model = nn.Sequential(nn.Identity(), nn.Conv2d(channels, 1, kernel_size=1, bias=False))
-        nn.init.ones_(self.model[1].weight)
+        conv = nn.Conv2d(channels, 1, kernel_size=1, bias=False)
+        self.model = nn.Sequential(nn.Identity(), conv)
+        nn.init.ones_(conv.weight)
+
+    @property
+    def conv(self) -> nn.Conv2d:
+        """The 1x1 convolution ``model.1``."""
+        return cast(nn.Conv2d, self.model[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -316,6 +314,9 @@ class LPIPS(nn.Module):
             or does not fit.
     """
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(
         self,
         net: str = "alex",
@@ -337,14 +338,12 @@ class LPIPS(nn.Module):
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
         if lin_path is not None:
-            from srkit.io.safe_load import read_checkpoint
-
             self.load_lin_weights(read_checkpoint(lin_path)[0], source=lin_path)
         self.requires_grad_(False)
         self.train(False)
 
     @property
-    def lins(self) -> list[nn.Module]:
+    def lins(self) -> list[_Lin]:
         """The five linear layers ``lin0`` ... ``lin4``, in tap order."""
         return [getattr(self, f"lin{i}") for i in range(len(BACKBONES[self.net_name]))]
 
@@ -352,7 +351,7 @@ class LPIPS(nn.Module):
         """Load official LPIPS linear layers (see :func:`lin_state_dict`)."""
         for key, value in lin_state_dict(state, self.net_name, source).items():
             index = int(key[3])
-            self.lins[index].model[1].weight.data.copy_(value)
+            self.lins[index].conv.weight.data.copy_(value)
 
     def train(self, mode: bool = True) -> LPIPS:
         """A metric: always in eval mode."""

@@ -17,17 +17,18 @@ Evaluation convention (the MATLAB scripts behind the SRCNN/EDSR/RCAN/SwinIR tabl
   per-channel SSIMs.
 
 Everything is computed in float64. ``psnr_torch``/``ssim_torch`` are batched, differentiable versions for
-training-time validation that skip the rounding step ("float mode").
+training-time validation that skip the rounding step ("float mode"). The rounding
+(:func:`~srkit.colour.quantize_uint8`), the luma (:func:`~srkit.colour.rgb_to_y`) and its constants come
+from :mod:`srkit.colour` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    import torch
+from srkit.colour import Y_OFFSET, Y_WEIGHTS, quantize_uint8, rgb_to_y
 
 __all__ = [
     "PIXEL_MAX",
@@ -46,10 +47,6 @@ __all__ = [
     "ssim_torch",
 ]
 
-#: BT.601 luma weights of MATLAB ``rgb2ycbcr`` for RGB in [0, 1]; their sum is 219 (the luma excursion).
-Y_WEIGHTS: tuple[float, float, float] = (65.481, 128.553, 24.966)
-#: Black level of the luma (studio swing): Y(black) = 16, Y(white) = 16 + 219 = 235.
-Y_OFFSET = 16.0
 #: Peak value used for 8-bit images and for the Y channel.
 PIXEL_MAX = 255.0
 #: SSIM constants of Wang et al. 2004.
@@ -62,41 +59,6 @@ SSIM_K2 = 0.03
 # ----------------------------------------------------------------------------------------------------------
 # numpy: evaluation on 8-bit images
 # ----------------------------------------------------------------------------------------------------------
-
-
-def quantize_uint8(img: np.ndarray) -> np.ndarray:
-    """Return ``img`` as ``uint8``: integer arrays must already lie in 0..255; float arrays are clipped
-    to [0, 255] and rounded half up (``floor(x + 0.5)``, MATLAB's ``uint8()`` for non-negative values).
-
-    Raises ``ValueError`` for non-finite values or integers outside 0..255, ``TypeError`` for other dtypes.
-    """
-    arr = np.asarray(img)
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype.kind in "iu":
-        if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ValueError(f"integer image values must lie in 0..255, got {arr.min()}..{arr.max()}")
-        return arr.astype(np.uint8)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("image contains non-finite values (NaN or inf)")
-        return np.floor(np.clip(arr.astype(np.float64), 0.0, PIXEL_MAX) + 0.5).astype(np.uint8)
-    raise TypeError(f"image dtype must be uint8, integer or float, got {arr.dtype}")
-
-
-def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """Luma of an RGB image with values 0..255: ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255``.
-
-    This is MATLAB ``rgb2ycbcr`` (ITU-R BT.601, studio swing) applied to RGB in [0, 1], without the final
-    rounding, so the result is float64 in [16, 235]. The input is used as given (no rounding);
-    ``(..., 3)`` arrays are accepted and the last axis is reduced, so ``(H, W, 3) -> (H, W)``.
-    """
-    arr = np.asarray(img)
-    if arr.ndim < 1 or arr.shape[-1] != 3:
-        raise ValueError(f"rgb_to_y expects an (H, W, 3) RGB image, got shape {arr.shape}")
-    rgb = arr.astype(np.float64)
-    wr, wg, wb = Y_WEIGHTS
-    return Y_OFFSET + (wr * rgb[..., 0] + wg * rgb[..., 1] + wb * rgb[..., 2]) / PIXEL_MAX
 
 
 def _check_same_shape(sr_shape: tuple[int, ...], hr_shape: tuple[int, ...]) -> None:
@@ -223,8 +185,6 @@ def _prepare_torch(
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Validate and shave borders; with ``y_channel`` and three channels return Y on the 0..255 scale.
     Returns ``(sr, hr, peak)`` with ``peak`` the L to measure with (255 for Y, else ``data_range``)."""
-    import torch
-
     _check_same_shape(tuple(sr.shape), tuple(hr.shape))
     if sr.ndim != 4 or sr.shape[1] not in (1, 3):
         raise ValueError(f"tensors must have shape (B, C, H, W) with C in (1, 3), got {tuple(sr.shape)}")
@@ -261,8 +221,6 @@ def psnr_torch(
     ``y_channel`` RGB is converted to Y on the 0..255 scale (``Y = 16 + 65.481 R + 128.553 G + 24.966 B``
     with RGB rescaled to [0, 1]) and the peak is 255. Identical images give ``inf``.
     """
-    import torch
-
     a, b, peak = _prepare_torch(sr, hr, crop_border, y_channel, data_range)
     mse = ((a - b) ** 2).mean(dim=(1, 2, 3))
     return 10.0 * torch.log10(peak * peak / mse)
@@ -282,9 +240,6 @@ def ssim_torch(
     differentiable, in the promoted input dtype; L is ``data_range`` (255 on the Y channel, see
     :func:`psnr_torch`). Multi-channel results are the mean of the per-channel SSIMs.
     """
-    import torch
-    import torch.nn.functional as F
-
     a, b, peak = _prepare_torch(sr, hr, crop_border, y_channel, data_range, min_size=SSIM_WINDOW)
     channels = a.shape[1]
     g = torch.as_tensor(gaussian_window_1d(), dtype=a.dtype, device=a.device)

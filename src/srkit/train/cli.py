@@ -57,7 +57,7 @@ def resolve_paths(name: str, out: Path | None, resume: str | None) -> tuple[Path
     The run folder is ``--out``, else the folder of ``--resume PATH``, else ``runs/<name>``; a bare
     ``--resume`` resumes from the run folder's ``state.pt``.
     """
-    from srkit.train.state import STATE_FILE, resolve_state_path
+    from srkit.train.state import STATE_FILE, resolve_state_path  # import-time cost: torch
 
     if resume is None:
         return (out if out is not None else Path("runs") / name), None
@@ -69,6 +69,7 @@ def resolve_paths(name: str, out: Path | None, resume: str | None) -> tuple[Path
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    # import-time cost: torch and the training stack load only when the command runs
     from srkit.train.config import load_config
     from srkit.train.engine import train
 

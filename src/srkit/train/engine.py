@@ -1,5 +1,7 @@
 """The training loop: one loop for every model, with the update delegated to an
-:class:`~srkit.train.objectives.Objective`.
+:class:`~srkit.train.objectives.Objective` (which reaches the run through a
+:class:`~srkit.train.objectives.StepContext`). The network is built by :mod:`srkit.train.network`, the
+data loaded by :mod:`srkit.train.loaders`, validation measured by :mod:`srkit.train.validation`.
 
 Per step: take batch ``step`` of the resumable loader, move it to the device (channels-last when asked),
 ``objective.train_step``, the fp16 scaler update, the non-finite guard, the EMA update; then, when due,
@@ -28,16 +30,21 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from srkit.archs import net_info, save_weights
+from srkit.devices import autocast_dtype, resolve_device
 from srkit.errors import ConfigError, SrkitError
-from srkit.infer.upscalers import InterpolationUpscaler, pad_to_multiple
-from srkit.io.images import to_uint8
+from srkit.io.atomic import atomic_write_text
 from srkit.train import distributed as D
 from srkit.train.config import TrainConfig, config_to_dict, diff_keys, dump_config
 from srkit.train.ema import EMA
-from srkit.train.logging import RunLogger, mean_psnr, worst_psnr
-from srkit.train.objectives import Objective, build_objective
+from srkit.train.loaders import prepare_batch, train_loader
+from srkit.train.logging import RunLogger
+from srkit.train.network import build_network, load_init_weights
+from srkit.train.objectives import Objective, StepContext, build_objective
 from srkit.train.state import STATE_FILE, capture_rng_state, load_state, restore_rng_state, save_state
+from srkit.train.validation import BEST_METRICS, ValSets, bicubic_baseline, load_val_sets, validate
 
 CONFIG_FILE = "config.yaml"
 FINAL_WEIGHTS = "model.safetensors"
@@ -93,109 +100,9 @@ def incompatible_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [k for k in changed if not any(k == a or k.startswith(f"{a}.") for a in RESUMABLE_CHANGES)]
 
 
-def build_network(config: TrainConfig) -> nn.Module:
-    """The configured network; a hyper-parameter value it rejects is a ConfigError naming ``model``."""
-    from srkit.archs import build_model
-
-    try:
-        return build_model(config.model.arch, **config.model_kwargs())
-    except ConfigError as err:
-        raise ConfigError(f"model: {err}") from None
-
-
-def load_init_weights(model: nn.Module, path: str | Path, strict: bool = True) -> tuple[int, list[str]]:
-    """Load the weight file ``path`` (``model.init``) into ``model``; returns the number of tensors
-    loaded and the names of the network's tensors left as they were.
-
-    Strict: every name and shape must match (a one-line error naming the file and the first mismatch).
-    Not strict: tensors whose name and shape match are loaded, the others kept -- at least half of the
-    network's tensors must match, else the file is taken to be the wrong network."""
-    from srkit.io.checkpoint import check_state_dict, load_state_dict_any
-
-    try:
-        state = load_state_dict_any(path)
-    except SrkitError as err:
-        raise ConfigError(f"model.init: {err}") from None
-    if strict:
-        try:
-            check_state_dict(path, model, state)
-        except SrkitError as err:
-            raise ConfigError(
-                f"model.init: {err} (set model.init_strict: false to load what matches)"
-            ) from None
-        model.load_state_dict(state, strict=True)
-        return len(state), []
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if len(usable) * 2 < len(own):
-        raise ConfigError(
-            f"model.init: {path}: only {len(usable)} of the network's {len(own)} tensors match by name and "
-            "shape; is it the same architecture?"
-        )
-    model.load_state_dict(usable, strict=False)
-    return len(usable), [k for k in own if k not in usable]
-
-
-def resolve_device(name: str, info: D.DistInfo) -> torch.device:
-    """``auto`` -> CUDA when available; a CUDA device is ``cuda:<local_rank>``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("train.device: cuda asked for, but CUDA is not available here; use cpu or auto")
-        return torch.device("cuda", info.local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of a precision on a device (``None`` for fp32); ConfigError where unsupported."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise ConfigError("train.precision: fp16 needs CUDA; use bf16 on CPU")
-        return torch.float16
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("train.precision: this GPU has no bf16 support; use fp16")
-    return torch.bfloat16
-
-
 def due(step: int, every: int | None, total: int) -> bool:
     """Whether an every-``every``-steps action runs after ``step`` (always after the last step)."""
     return step == total or (every is not None and step % every == 0)
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Clamp to ``[0, 1]`` and round to 8-bit levels (as saved images are), in float32."""
-    return to_uint8(x.float()).float() / 255
-
-
-@torch.no_grad()
-def upscale(model: nn.Module, lr: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
-    """``model(lr)`` in float32 after padding to the network's ``window_multiple`` (cropped back)."""
-    x = pad_to_multiple(lr, int(getattr(model, "window_multiple", 1)))
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    scale = int(model.scale)
-    return model(x).float()[..., : lr.shape[-2] * scale, : lr.shape[-1] * scale]
-
-
-def measure(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool) -> dict[str, float]:
-    """PSNR/SSIM of one quantised SR image against its HR (both ``(1, 3, H, W)`` in ``[0, 1]``)."""
-    from srkit.metrics import psnr_torch, ssim_torch
-
-    sr, hr = quantize(sr).double(), hr.double()
-    kwargs = {"crop_border": crop_border, "y_channel": y_channel}
-    return {"psnr": float(psnr_torch(sr, hr, **kwargs)[0]), "ssim": float(ssim_torch(sr, hr, **kwargs)[0])}
-
-
-def average_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
-    """Mean of each metric over images."""
-    return {key: sum(m[key] for m in per_image) / len(per_image) for key in per_image[0]}
-
-
-#: ``train.best_metric`` -> the monitored value for ``best.safetensors`` (higher is better).
-BEST_METRICS = {"mean_psnr": mean_psnr, "worst_psnr": worst_psnr}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,16 +111,16 @@ BEST_METRICS = {"mean_psnr": mean_psnr, "worst_psnr": worst_psnr}
 
 
 class Engine:
-    """Everything of one training run (see the module docstring); objectives use the helpers listed in
-    :mod:`srkit.train.objectives`."""
+    """Everything of one training run (see the module docstring); its objective gets the part it may use
+    as a :class:`~srkit.train.objectives.StepContext` (:attr:`context`)."""
 
     def __init__(self, config: TrainConfig, run_dir: Path) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.total_steps = config.train.steps
         self.dist = D.dist_info_from_env()
-        self.device = resolve_device(config.train.device, self.dist)
-        self.amp_dtype = autocast_dtype(config.train.precision, self.device)
+        self.device = resolve_device(config.train.device, local_rank=self.dist.local_rank, key="train.device")
+        self.amp_dtype = autocast_dtype(config.train.precision, self.device, key="train.precision")
         if config.data.train.batch_size % self.dist.world_size:
             raise ConfigError(
                 f"data.train.batch_size: {config.data.train.batch_size} is not divisible by the "
@@ -238,15 +145,27 @@ class Engine:
             )
         model = model.to(self.device)
         if config.train.channels_last:  # before the EMA copy, so both share the layout
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
         self.raw_model: nn.Module = model
         self.model: nn.Module = self.prepare_module(model)
         self.ema = (
             EMA(model, config.train.ema_decay, config.train.ema_warmup) if config.train.ema_decay else None
         )
         self.scaler = torch.amp.GradScaler("cuda") if config.train.precision == "fp16" else None
+        self.context = StepContext(
+            model=self.model,
+            raw_model=self.raw_model,
+            config=config,
+            device=self.device,
+            total_steps=self.total_steps,
+            world_size=self.dist.world_size,
+            autocast=self.autocast,
+            backward=self.backward,
+            optimizer_step=self.optimizer_step,
+            prepare_module=self.prepare_module,
+        )
         self.objective: Objective = build_objective(config.objective)
-        self.objective.setup(self)
+        self.objective.setup(self.context)
 
     def _configure_torch(self) -> None:
         cfg = self.config.train
@@ -258,7 +177,7 @@ class Engine:
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
-    # -- helpers for objectives ------------------------------------------------------------------------
+    # -- the step context's helpers ----------------------------------------------------------------------
 
     def prepare_module(self, module: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """Another trainable network of the objective (e.g. a GAN's discriminator) on the device, in the
@@ -267,11 +186,9 @@ class Engine:
         from the unwrapped ``module`` and keep its weights in the objective's ``state_dict``."""
         module = module.to(self.device)
         if self.config.train.channels_last:
-            module = module.to(memory_format=torch.channels_last)
+            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
         if not self.dist.enabled:
             return module
-        from torch.nn.parallel import DistributedDataParallel
-
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
@@ -369,117 +286,15 @@ class Engine:
 
     def export(self, path: Path, metrics: dict[str, dict[str, float]] | None = None) -> Path:
         """Write the evaluated network's weights (EMA when on) with metadata (rank 0 only)."""
-        from srkit.io.checkpoint import save_weights
-
         return save_weights(path, self.eval_model, extra=self._metadata(metrics))
-
-    # -- validation ------------------------------------------------------------------------------------
-
-    def _val_sets(self) -> dict[str, list[dict[str, Any]]]:
-        """Validation images by set name (decoded once, on rank 0)."""
-        from srkit.data import resolve_dataset
-        from srkit.data.train import ValDataset
-
-        cfg = self.config.data.val
-        sets: dict[str, list[dict[str, Any]]] = {}
-        names: set[str] = set()
-        for name in cfg.datasets:
-            hr = resolve_dataset(name, progress=False)
-            base = hr.name.lower()
-            if base in names:
-                base = f"{base}_{len(names)}"
-            names.add(base)
-            for group in cfg.groups:
-                key = base if len(cfg.groups) == 1 else f"{base}/{group}"
-                data = ValDataset(list(hr.files), self.config.scale, group=group, center_crop=cfg.center_crop)
-                sets[key] = [data[i] for i in range(len(data))]
-        return sets
-
-    def _crop_border(self) -> int:
-        crop = self.config.data.val.crop_border
-        return self.config.scale if crop is None else crop
-
-    def baseline(self, sets: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
-        """Bicubic PSNR/SSIM of every validation set (the level a network must beat)."""
-        y, crop = self.config.data.val.y_channel, self._crop_border()
-        return {
-            name: average_metrics(
-                [
-                    measure(
-                        InterpolationUpscaler("bicubic")(item["lr"][None].cpu(), self.config.scale),
-                        item["hr"][None],
-                        crop,
-                        y,
-                    )
-                    for item in items
-                ]
-            )
-            for name, items in sets.items()
-        }
-
-    def validate(
-        self, sets: dict[str, list[dict[str, Any]]]
-    ) -> tuple[dict[str, dict[str, float]], dict[str, tuple[torch.Tensor, ...]]]:
-        """Mean PSNR/SSIM per set of :attr:`eval_model`, and the first image's (LR, SR, HR) of each set."""
-        model = self.eval_model
-        was_training = model.training
-        model.eval()
-        y, crop = self.config.data.val.y_channel, self._crop_border()
-        results: dict[str, dict[str, float]] = {}
-        images: dict[str, tuple[torch.Tensor, ...]] = {}
-        try:
-            for name, items in sets.items():
-                per_image = []
-                for i, item in enumerate(items):
-                    lr = item["lr"][None].to(self.device)
-                    sr = upscale(model, lr, self.config.train.channels_last).cpu()
-                    per_image.append(measure(sr, item["hr"][None], crop, y))
-                    if i == 0:
-                        images[name] = (item["lr"], quantize(sr[0]), item["hr"])
-                results[name] = average_metrics(per_image)
-        finally:
-            model.train(was_training)
-        return results, images
 
     # -- data ------------------------------------------------------------------------------------------
 
     def _loader(self, start_step: int) -> torch.utils.data.DataLoader:
-        from srkit.data.sampler import build_train_loader
-        from srkit.data.train import GroupWeight, SRTrainDataset
-
-        cfg = self.config.data.train
-        dataset = SRTrainDataset(
-            cfg.hr,
-            scale=self.config.scale,
-            patch_size=cfg.patch_size,
-            lr_dirs=cfg.lr,
-            groups=[GroupWeight(g.name, g.weight) for g in cfg.groups],
-            augment=cfg.augment.to_augment_config(),
-            cache=cfg.cache,
-            length=cfg.length,
-            seed=self.config.seed,
-        )
-        return build_train_loader(
-            dataset,
-            self.batch_size,
-            cfg.num_workers,
-            self.config.seed,
-            distributed=self.dist.enabled,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-            start_step=start_step,
-            pin_memory=self.device.type == "cuda",
-            balance_groups=cfg.balance_groups,
-        )
+        return train_loader(self.config, self.batch_size, self.dist, self.device, start_step)
 
     def _prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = dict(batch)
-        for key in ("lr", "hr"):
-            t = batch[key].to(self.device, non_blocking=True)
-            if self.config.train.channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-            out[key] = t
-        return out
+        return prepare_batch(batch, net_info(self.raw_model), self.config, self.device)
 
     # -- the loop ----------------------------------------------------------------------------------------
 
@@ -540,8 +355,6 @@ class Engine:
         main = self.dist.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            from srkit.io.atomic import atomic_write_text
-
             atomic_write_text(self.run_dir / CONFIG_FILE, dump_config(cfg))
         logger = RunLogger(
             self.run_dir,
@@ -560,9 +373,9 @@ class Engine:
     def _loop(self, logger: RunLogger) -> TrainResult:
         cfg = self.config
         main = self.dist.is_main
-        sets = self._val_sets() if main and cfg.data.val.datasets else {}
+        sets = load_val_sets(cfg) if main and cfg.data.val.datasets else {}
         if sets and self.step == 0:
-            logger.log_val(0, self.baseline(sets), kind="bicubic")
+            logger.log_val(0, bicubic_baseline(cfg, sets), kind="bicubic")
         if self.step < self.total_steps:
             logger.print(
                 f"training {cfg.name}: {cfg.model.arch} x{cfg.scale}, steps {self.step}->{self.total_steps}, "
@@ -590,7 +403,7 @@ class Engine:
                 break
         del batches
         if sets and not self.last_val:
-            self.last_val, _ = self.validate(sets)
+            self.last_val, _ = validate(self.eval_model, sets, cfg, self.device)
         weights = self.run_dir / FINAL_WEIGHTS
         if main:
             self.export(weights, self.last_val)
@@ -610,11 +423,11 @@ class Engine:
         self.step += 1
         return values
 
-    def _periodic(self, sets: dict[str, list[dict[str, Any]]], logger: RunLogger) -> None:
+    def _periodic(self, sets: ValSets, logger: RunLogger) -> None:
         """Validation, best weights, snapshots and the training state, each when due after this step."""
         cfg = self.config
         if sets and due(self.step, cfg.data.val.every, self.total_steps):
-            self.last_val, images = self.validate(sets)
+            self.last_val, images = validate(self.eval_model, sets, cfg, self.device)
             logger.log_val(self.step, self.last_val, images if cfg.logging.images else None)
             self._maybe_best(self.last_val, logger)
         if cfg.train.snapshot_every and self.step % cfg.train.snapshot_every == 0 and self.dist.is_main:

@@ -196,7 +196,7 @@ class RunLogger:
         self._open_wandb(cfg, run_name, config_dict)
         show_bar = cfg.progress if isinstance(cfg.progress, bool) else sys.stderr.isatty()
         if show_bar:
-            from tqdm import tqdm
+            from tqdm import tqdm  # import-time cost: only when a bar is shown
 
             self.bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True, leave=True)
 
@@ -208,7 +208,7 @@ class RunLogger:
         required = cfg.tensorboard is True
         if _import_optional("tensorboard", "logging.tensorboard", "tensorboard", required) is None:
             return
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency (tensorboard)
 
         self.tb = SummaryWriter(log_dir=str(self.run_dir / TB_DIR), purge_step=start_step or None)
 
@@ -305,7 +305,7 @@ class RunLogger:
 
     def wandb_image(self, array: Any, caption: str) -> Any:
         """A ``wandb.Image`` (kept separate so the W&B module is only touched when enabled)."""
-        import wandb
+        import wandb  # optional dependency
 
         return wandb.Image(array, caption=caption)
 

@@ -1,4 +1,4 @@
-"""Optimisers and learning-rate schedules.
+"""Optimisers and learning-rate schedules, and their configuration sections (``optim``, ``schedule``).
 
 A schedule is a pure function :func:`lr_factor` of the step (the number of optimiser steps already
 taken) returning the factor applied to the base learning rate, wrapped in a ``LambdaLR``; its only
@@ -11,24 +11,137 @@ PyTorch's ``StepLR``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from typing import Literal
 
 import torch
+from pydantic import Field, field_validator, model_validator
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from srkit.train.config import OptimConfig, ScheduleConfig
+from srkit.train.sections import Section, SubKeyError
+
+# --------------------------------------------------------------------------------------------------
+# The ``optim`` and ``schedule`` sections (also the GAN discriminator's ``d_optim`` and ``d_schedule``)
+# --------------------------------------------------------------------------------------------------
+
+
+class OptimConfig(Section):
+    """Adam or AdamW (decoupled weight decay)."""
+
+    type: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(gt=0.0, allow_inf_nan=False)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"each beta must be in [0, 1), got {list(betas)}")
+        return betas
+
+
+ScheduleType = Literal["constant", "step", "multistep", "cosine", "cosine_restarts", "piecewise"]
+
+#: The keys each schedule type uses (besides ``type`` and ``warmup_steps``); the first group is required.
+SCHEDULE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "constant": ((), ()),
+    "step": (("step_size",), ("gamma",)),
+    "multistep": (("milestones",), ("gamma",)),
+    "cosine": ((), ("period", "eta_min")),
+    "cosine_restarts": (("periods",), ("restart_weights", "eta_min")),
+    "piecewise": (("boundaries", "factors"), ()),
+}
+
+
+class ScheduleConfig(Section):
+    """Learning-rate schedule, a factor of ``optim.lr`` per step, after a linear warm-up.
+
+    - ``constant``;
+    - ``step``: ``gamma ** (step // step_size)`` (PyTorch ``StepLR``);
+    - ``multistep``: ``gamma ** (number of milestones <= step)`` (``MultiStepLR``);
+    - ``cosine``: cosine from ``optim.lr`` to ``eta_min`` (an absolute LR) over ``period`` steps
+      (default ``train.steps``), then constant;
+    - ``cosine_restarts``: consecutive cosine cycles of lengths ``periods``, cycle ``i`` starting at
+      ``restart_weights[i] * optim.lr`` (BasicSR ``CosineAnnealingRestartLR``), ``eta_min`` after the last;
+    - ``piecewise``: ``factors[i]`` on ``[boundaries[i-1], boundaries[i])``
+      (``len(factors) == len(boundaries) + 1``).
+
+    ``warmup_steps``: the factor is multiplied by ``min(1, (step + 1) / warmup_steps)``.
+    Setting a key that the chosen type does not use is an error.
+    """
+
+    type: ScheduleType = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    step_size: int | None = Field(None, gt=0)
+    gamma: float = Field(0.5, gt=0.0, allow_inf_nan=False)
+    milestones: list[int] | None = None
+    period: int | None = Field(None, gt=0)
+    periods: list[int] | None = None
+    restart_weights: list[float] | None = None
+    eta_min: float = Field(0.0, ge=0.0)
+    boundaries: list[int] | None = None
+    factors: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ScheduleConfig:
+        required, optional = SCHEDULE_KEYS[self.type]
+        for key in required:
+            if getattr(self, key) is None:
+                raise SubKeyError(key, f"required for schedule type {self.type!r}")
+        allowed = {"type", "warmup_steps", *required, *optional}
+        for key in sorted(self.model_fields_set - allowed):
+            if getattr(self, key) != type(self).model_fields[key].default:
+                uses = ", ".join(sorted(allowed))
+                raise SubKeyError(key, f"not used by schedule type {self.type!r} (it uses: {uses})")
+        if self.milestones is not None:
+            _check_increasing("milestones", self.milestones)
+        if self.boundaries is not None:
+            _check_increasing("boundaries", self.boundaries)
+            if self.factors is not None and len(self.factors) != len(self.boundaries) + 1:
+                raise SubKeyError(
+                    "factors",
+                    f"needs len(boundaries) + 1 = {len(self.boundaries) + 1} values, got {len(self.factors)}",
+                )
+        if self.factors is not None and not all(math.isfinite(f) and f >= 0 for f in self.factors):
+            raise SubKeyError("factors", f"must be finite and >= 0, got {self.factors}")
+        if self.periods is not None:
+            if not self.periods or any(p <= 0 for p in self.periods):
+                raise SubKeyError(
+                    "periods", f"must be a non-empty list of positive integers, got {self.periods}"
+                )
+            weights = self.restart_weights
+            if weights is not None and len(weights) != len(self.periods):
+                raise SubKeyError(
+                    "restart_weights",
+                    f"needs one weight per period ({len(self.periods)}), got {len(weights)}",
+                )
+        return self
+
+
+def _check_increasing(key: str, values: Sequence[int]) -> None:
+    if not values or any(v <= 0 for v in values) or any(b <= a for a, b in itertools.pairwise(values)):
+        raise SubKeyError(
+            key, f"must be a non-empty, strictly increasing list of positive steps, got {values}"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimisers and schedules
+# --------------------------------------------------------------------------------------------------
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> Optimizer:
     """Adam or AdamW over ``params`` with the settings of ``cfg``."""
-    kwargs = {"lr": cfg.lr, "betas": tuple(cfg.betas), "eps": cfg.eps, "weight_decay": cfg.weight_decay}
+    beta1, beta2 = cfg.betas
     params = [p for p in params if p.requires_grad]
-    if cfg.type == "adam":
-        return torch.optim.Adam(params, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
+    optimizer = torch.optim.Adam if cfg.type == "adam" else torch.optim.AdamW
+    return optimizer(params, lr=cfg.lr, betas=(beta1, beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -93,7 +206,7 @@ def build_scheduler(optimizer: Optimizer, cfg: ScheduleConfig, total_steps: int)
 
     Call ``scheduler.step()`` once after every ``optimizer.step()``.
     """
-    lambdas = [
+    lambdas: list[Callable[[int], float]] = [
         partial(lr_factor, cfg=cfg, base_lr=group["lr"], total_steps=total_steps)
         for group in optimizer.param_groups
     ]

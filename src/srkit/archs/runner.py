@@ -1,0 +1,242 @@
+"""The one LR -> SR path: :class:`Runner` turns a batch of low-resolution images into super-resolved ones
+for any registered network, reading only its :class:`~srkit.archs.contract.NetInfo`.
+
+``srkit eval``, ``srkit upscale`` (whole images and tiles), training validation, the tile-size probe and
+ONNX export's reference output all call a runner; training feeds batches through :func:`to_net_space`
+so a network trains on exactly what the runner gives it.
+
+Per call (``(B, 1|3, h, w)`` in [0, 1] -> ``(B, 1|3, s*h, s*w)`` float32, clamped):
+
+1. colour space (:mod:`srkit.colour`): gray input to an RGB network is replicated to three channels
+   and the output averaged back; RGB input to a luminance network (``color == 'y'``: FSRCNN, VDSR) runs
+   on Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255 with Cb and Cr upscaled by MATLAB-style float
+   bicubic (:func:`srkit.degrade.resize`); gray input to a luminance network is R = G = B;
+2. networks that take the upsampled image (``input == 'upsampled'``: VDSR) get the bicubic-upsampled
+   image;
+3. padding at the bottom and right to ``size_multiple`` (reflection; replication when the image is
+   smaller than the pad) and cropping back;
+4. autocast in the chosen precision (one the network supports), channels-last when autocasting;
+5. the forward pass (iterative networks bring a runner subclass with their sampling loop);
+6. clamp to [0, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srkit.archs.contract import NetInfo
+from srkit.archs.registry import ARCH_ENTRIES, net_info
+from srkit.colour import gray_to_y, rgb_to_ycbcr, to_uint8, y_to_gray, ycbcr_to_rgb
+from srkit.degrade import resize
+from srkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from srkit.errors import ConfigError, SrkitError
+
+
+class Upscaler(Protocol):
+    """The interface behind ``srkit eval``, ``srkit upscale`` and the API: ``(B, C, h, w)`` in [0, 1] and an
+    integer scale -> ``(B, C, s*h, s*w)``. :class:`Runner` (networks) and
+    :class:`InterpolationUpscaler` (baselines) implement it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def supports_scale(self, scale: int) -> bool: ...
+
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class InterpolationUpscaler:
+    """An interpolation baseline with MATLAB ``imresize`` semantics.
+
+    The low-resolution input is quantised to uint8 and resized on the uint8 path (rounding after each 1-D
+    pass), which is what ``imresize(LR, s, 'bicubic')`` on a uint8 image does in the MATLAB scripts behind
+    the published bicubic rows of SR tables.
+    """
+
+    kernel: str
+
+    @property
+    def name(self) -> str:
+        return self.kernel
+
+    def supports_scale(self, scale: int) -> bool:
+        return scale >= 1
+
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        lr_u8 = to_uint8(lr)
+        return resize(lr_u8, float(scale), kernel=self.kernel).to(lr.dtype) / 255
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom and right of ``(B, C, H, W)`` so ``H`` and ``W`` are multiples of ``multiple``:
+    reflection, or edge replication where the image is too small to reflect (pad >= size)."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if not pad_h and not pad_w:
+        return x
+    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def to_net_space(
+    info: NetInfo, lr: torch.Tensor, hr: torch.Tensor, scale: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training pair ``(input, target)`` as the network sees it: RGB in [0, 1] converted to Y for
+    luminance networks (the target too) and the input bicubic-upsampled by ``scale`` for networks that
+    take the upsampled image; RGB networks get the pair unchanged."""
+    if info.color == "y" and lr.shape[1] == 3:
+        lr, hr = rgb_to_ycbcr(lr)[:, :1], rgb_to_ycbcr(hr)[:, :1]
+    if info.input == "upsampled" and scale != 1:
+        lr = resize(lr, float(scale), kernel="bicubic")
+    return lr, hr
+
+
+class Runner:
+    """A registered network behind the ``(lr, scale) -> sr`` interface (see the module docstring).
+
+    Args:
+        model: the network; moved to ``device`` and put in eval mode (and channels-last when
+            ``channels_last``).
+        name: what messages call the model (default: its arch name).
+        device: ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` autocast, or ``'auto'`` (see
+            :func:`srkit.devices.resolve_precision`); one the network lists in ``info.precisions``.
+        channels_last: channels-last memory format for input and network (default: when autocasting).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        channels_last: bool | None = None,
+    ) -> None:
+        info = net_info(model)
+        self.info = info
+        self._name = name if name is not None else info.arch
+        if info.in_channels != info.out_channels or info.in_channels not in (1, 3):
+            raise ConfigError(
+                f"model {self.name}: networks with {info.in_channels} input and {info.out_channels} output "
+                "channels are not supported (1 = Y or 3 = RGB, the same in and out)"
+            )
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        if self.precision not in info.precisions:
+            raise ConfigError(
+                f"model {self.name}: {info.arch} does not run in {self.precision}; "
+                f"use --precision {' or '.join(info.precisions)}"
+            )
+        self.channels_last = self.precision != "fp32" if channels_last is None else channels_last
+        model = model.to(self.device).eval()
+        if self.channels_last:  # torch's stubs lack Module.to(memory_format=...)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = model
+
+    @property
+    def name(self) -> str:
+        """What messages and reports call the model."""
+        return self._name
+
+    @property
+    def scale(self) -> int:
+        """The network's own factor (1 for networks that take the upsampled image)."""
+        return self.info.scale
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of it (tiles are aligned to it)."""
+        return self.info.size_multiple
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, arch={self.info.arch!r}, scale={self.scale}, "
+            f"device={str(self.device)!r}, precision={self.precision!r})"
+        )
+
+    def supports_scale(self, scale: int) -> bool:
+        """The network's scales; any integer >= 1 for networks that take the upsampled image."""
+        return self.info.supports_scale(scale)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision's autocast context (a no-op for fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+
+    def network(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """The network's output for ``x`` in its colour space and at its input size; iterative runners
+        override this with their sampling loop."""
+        with self.autocast():
+            return self.model(x)
+
+    def _forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """The network on ``x`` (already in its colour space): upsampling first if it takes the upsampled
+        image, padding to ``size_multiple``, cropping back; float32 ``(B, C, scale*h, scale*w)``."""
+        if self.info.input == "upsampled" and scale != 1:
+            x = resize(x, float(scale), kernel="bicubic")
+        h, w = x.shape[-2:]
+        out_h, out_w = h * self.scale, w * self.scale
+        x = pad_to_multiple(x, self.info.size_multiple)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.network(x, scale)
+        if y.shape[-2] < out_h or y.shape[-1] < out_w:
+            raise SrkitError(
+                f"model {self.name}: the network returned {tuple(y.shape)} for input {tuple(x.shape)}; "
+                f"expected at least {out_h}x{out_w}"
+            )
+        return y[..., :out_h, :out_w].float().contiguous()
+
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        """Upscale ``lr`` ``(B, 1|3, h, w)`` in [0, 1] by ``scale`` -> ``(B, 1|3, scale*h, scale*w)``."""
+        if not self.supports_scale(scale):
+            raise SrkitError(f"model {self.name}: upscales by {self.info.scales_text()} only, not x{scale}")
+        if lr.dim() != 4 or lr.shape[1] not in (1, 3):
+            raise SrkitError(
+                f"model {self.name}: expected a (B, 1 or 3, H, W) image tensor, got shape {tuple(lr.shape)}"
+            )
+        channels = lr.shape[1]
+        x = lr.to(device=self.device, dtype=torch.float32)
+        with torch.inference_mode():
+            if self.info.color == "y":
+                out = self._run_y(x, channels, scale)
+            else:
+                out = self._run_rgb(x, channels, scale)
+            out = out.clamp_(0.0, 1.0)
+        return out.to(lr.device)
+
+    def _run_rgb(self, x: torch.Tensor, channels: int, scale: int) -> torch.Tensor:
+        if channels == 1:
+            return self._forward(x.expand(-1, 3, -1, -1), scale).mean(dim=1, keepdim=True)
+        return self._forward(x, scale)
+
+    def _run_y(self, x: torch.Tensor, channels: int, scale: int) -> torch.Tensor:
+        if channels == 1:
+            return y_to_gray(self._forward(gray_to_y(x), scale))
+        ycbcr = rgb_to_ycbcr(x)
+        luma = self._forward(ycbcr[:, :1], scale)
+        chroma = resize(ycbcr[:, 1:], float(scale), kernel="bicubic")
+        return ycbcr_to_rgb(torch.cat([luma, chroma], dim=1))
+
+
+def make_runner(
+    model: nn.Module,
+    *,
+    name: str | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    channels_last: bool | None = None,
+) -> Runner:
+    """The runner of ``model``'s architecture (its registry entry's, else :class:`Runner`)."""
+    info = net_info(model)
+    cls = ARCH_ENTRIES[info.arch].runner or Runner
+    return cls(model, name=name, device=device, precision=precision, channels_last=channels_last)

@@ -1,0 +1,203 @@
+"""The ``srkit`` command line. Every failure the user can act on prints one line and exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from srkit import __version__
+from srkit.cli.convert import add_convert_parser
+from srkit.cli.export import add_export_parser
+from srkit.cli.interpolate import add_interpolate_parser
+from srkit.errors import SrkitError
+from srkit.infer.cli import add_models_parser, add_upscale_parser
+from srkit.train.cli import add_train_parser
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure a model (or an interpolation baseline) on benchmark datasets",
+        description=(
+            "Evaluate a model over datasets x scales x degradation groups with the conventions of "
+            "published SR tables (MATLAB bicubic LR, uint8 rounding, border crop = scale, Y channel)."
+        ),
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        help="model names or checkpoints; baselines: bicubic, bilinear, ... Several models are measured one "
+        "after another and compared in one table (OUT/comparison.md and .csv)",
+    )
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        required=True,
+        metavar="NAME|DIR",
+        help="benchmark name (set5, set14, b100, urban100, manga109, div2k-val, bsds500, sample) or a folder "
+        "of HR images",
+    )
+    p.add_argument("--scale", nargs="+", type=int, default=[4], help="one or more integer scales (default 4)")
+    p.add_argument(
+        "--degradations",
+        default="bicubic",
+        metavar="LIST",
+        help="comma-separated degradation groups that make the LR images, or 'all' (default bicubic)",
+    )
+    channel = p.add_mutually_exclusive_group()
+    channel.add_argument(
+        "--y-channel",
+        dest="y_channel",
+        action="store_true",
+        default=True,
+        help="measure on Y of YCbCr (default; the published convention)",
+    )
+    channel.add_argument("--rgb", dest="y_channel", action="store_false", help="measure on RGB")
+    p.add_argument(
+        "--crop-border", type=int, default=None, help="pixels shaved from each border (default: scale)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for eval.json and CSVs (default outputs/eval/MODEL); with several models, the parent of "
+        "one folder per model and of the comparison (default outputs/eval)",
+    )
+    p.add_argument("--save-images", action="store_true", help="also write the SR images under OUT/images")
+    p.add_argument(
+        "--lpips",
+        nargs="?",
+        const="alex",
+        default=None,
+        choices=["alex", "vgg"],
+        help="also measure LPIPS (Zhang et al. 2018) with this backbone (default alex), on RGB; needs the "
+        "official weights in the srkit cache (lpips/v0.1/NET.pth and weights/<torchvision file>)",
+    )
+    p.add_argument(
+        "--show-best",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save side-by-side crops (LR, bicubic, SR, HR) of the N images per dataset/scale/group with "
+        "the largest PSNR gain over bicubic under OUT/best",
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16", "auto"],
+        help="model arithmetic (default fp32, comparable with papers; auto: bf16 on CPU, fp16 on CUDA)",
+    )
+    p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_eval)
+
+
+def _model_labels(models: Sequence[str]) -> list[str]:
+    """Short distinct names for the models of one ``srkit eval``: a file's stem, or ``folder/stem`` when
+    stems repeat or name a file of a run folder (``runs/a/model.safetensors``, ``runs/a/best...``)."""
+    run_files = {"model", "best", "latest"}
+    stems = [Path(m).stem if Path(m).suffix else m for m in models]
+    return [
+        f"{Path(m).parent.name}/{stem}"
+        if (stems.count(stem) > 1 or stem in run_files) and Path(m).suffix and Path(m).parent.name
+        else stem
+        for m, stem in zip(models, stems, strict=True)
+    ]
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    # import-time cost: torch and the evaluation stack load only when the command runs
+    from srkit.data import resolve_dataset
+    from srkit.degrade import parse_groups
+    from srkit.evaluation import comparison_table, evaluate, report_table, write_comparison, write_report
+    from srkit.infer.upscalers import load_upscaler
+
+    if any(s < 1 for s in args.scale):
+        raise SrkitError(f"--scale: scales must be positive integers, got {args.scale}")
+    if args.crop_border is not None and args.crop_border < 0:
+        raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
+    if args.show_best < 0:
+        raise SrkitError(f"--show-best: must be >= 0, got {args.show_best}")
+    lpips = None
+    if args.lpips:  # missing weight files fail here, before anything is evaluated
+        from srkit.devices import resolve_device  # import-time cost, as above
+        from srkit.metrics.lpips import LPIPS
+
+        lpips = LPIPS(args.lpips).to(resolve_device(args.device))
+    groups = parse_groups(args.degradations)
+    progress = not args.no_progress and sys.stderr.isatty()
+    datasets = [resolve_dataset(d, download=not args.no_download, progress=progress) for d in args.dataset]
+    several = len(args.model) > 1
+    root = args.out if args.out is not None else Path("outputs") / "eval"
+    names = _model_labels(args.model)
+    # every model is loaded before anything is measured, so a bad one fails at once
+    upscalers = [load_upscaler(m, device=args.device, precision=args.precision) for m in args.model]
+    reports = []
+    for upscaler, label in zip(upscalers, names, strict=True):
+        out_dir = root / label.replace("/", "_") if several or args.out is None else root
+        best = None
+        if args.show_best:
+            from srkit.evaluation.showcase import BestCrops  # import-time cost, as above
+
+            best = BestCrops(args.show_best, y_channel=args.y_channel)
+        report = evaluate(
+            upscaler,
+            datasets,
+            args.scale,
+            groups,
+            y_channel=args.y_channel,
+            crop_border=args.crop_border,
+            save_dir=out_dir / "images" if args.save_images else None,
+            progress=progress,
+            lpips=lpips,
+            on_image=best,
+        )
+        if several:
+            report.model = label
+        print(report_table(report))
+        paths = write_report(report, out_dir)
+        print(f"\nwrote {', '.join(str(p) for p in paths)}")
+        if best is not None:
+            crops = best.write(out_dir / "best")
+            print(f"wrote {len(crops)} side-by-side crops under {out_dir / 'best'}")
+        reports.append(report)
+    if several:
+        print("\n" + comparison_table(reports))
+        paths = write_comparison(reports, root)
+        print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srkit", description="Single-image super-resolution toolkit.")
+    parser.add_argument("--version", action="version", version=f"srkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval(sub)
+    add_train_parser(sub)
+    add_upscale_parser(sub)
+    add_models_parser(sub)
+    add_convert_parser(sub)
+    add_export_parser(sub)
+    add_interpolate_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SrkitError as err:
+        print(f"srkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("srkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Verified downloads: ``download_file`` streams a URL (``http``, ``https`` or ``file``) into a temporary
+file beside the destination, checks its SHA-256 (and size, when known) and only then moves it into place
+with an atomic ``os.replace``: a destination path either does not exist or holds a complete, verified
+file. Used for benchmark archives (:mod:`srkit.data.download`) and pretrained weights
+(:mod:`srkit.archs.vgg`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from srkit.errors import DatasetError
+
+__all__ = ["CHUNK_SIZE", "download_file", "sha256_file"]
+
+logger = logging.getLogger(__name__)
+
+#: Bytes read or written at a time.
+CHUNK_SIZE = 1 << 20
+_USER_AGENT = "srkit/0.1 (+https://pypi.org/project/srkit/)"
+# Seconds to wait before retry number n (n * _RETRY_DELAY); tests set it to 0.
+_RETRY_DELAY = 1.0
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex SHA-256 digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_transient(err: BaseException) -> bool:
+    """Whether a failed attempt is worth repeating (network hiccups and server errors, not 4xx)."""
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500 or err.code in (408, 429)
+    return isinstance(err, (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException))
+
+
+def _describe(err: BaseException) -> str:
+    """A short one-line description of a download failure."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return str(err.reason)
+    return f"{type(err).__name__}: {err}".strip().rstrip(":")
+
+
+def _stream_once(url: str, tmp: Path, *, progress: bool, timeout: float, desc: str) -> tuple[int, str]:
+    """Write ``url`` into ``tmp`` (truncating it); return (bytes written, sha256 hex)."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    digest = hashlib.sha256()
+    written = 0
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=desc,
+            disable=not progress,
+            leave=False,
+        ) as bar:
+            while True:
+                chunk = response.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
+    if total is not None and written != total:
+        raise http.client.IncompleteRead(b"", total - written)
+    return written, digest.hexdigest()
+
+
+def download_file(
+    url: str,
+    dest: str | Path,
+    *,
+    sha256: str | None,
+    progress: bool = True,
+    timeout: float = 60,
+    size: int | None = None,
+    attempts: int = 3,
+) -> Path:
+    """Download ``url`` to ``dest`` atomically and verify it.
+
+    The data are streamed into a temporary file in ``dest``'s folder (a tqdm bar on stderr unless
+    ``progress`` is false), hashed on the way, checked against ``sha256`` (hex, case-insensitive) and
+    ``size`` (bytes) when given, and then moved onto ``dest`` with :func:`os.replace`. With
+    ``sha256=None`` the file is accepted unverified and a warning saying so is logged. Network errors and
+    HTTP 5xx responses are retried up to ``attempts`` times in total; nothing is resumed.
+
+    Raises:
+        DatasetError: the download failed, or the digest or size did not match; the message names the
+            file, the expected and the actual value. No partial or temporary file is left behind.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    expected = sha256.lower() if sha256 else None
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        for attempt in range(1, max(1, attempts) + 1):
+            try:
+                written, actual = _stream_once(url, tmp, progress=progress, timeout=timeout, desc=dest.name)
+                break
+            except Exception as err:
+                if attempt >= attempts or not _is_transient(err):
+                    raise DatasetError(f"{dest.name}: download from {url} failed: {_describe(err)}") from err
+                logger.warning("%s: attempt %d failed (%s); retrying", url, attempt, _describe(err))
+                time.sleep(_RETRY_DELAY * attempt)
+        if size is not None and written != size:
+            raise DatasetError(
+                f"{dest.name}: size mismatch for {url}: expected {size} bytes, got {written}; file discarded"
+            )
+        if expected is None:
+            logger.warning(
+                "%s: no published SHA-256 is known for %s; the file is UNVERIFIED (sha256 %s)",
+                dest.name,
+                url,
+                actual,
+            )
+        elif actual != expected:
+            raise DatasetError(
+                f"{dest.name}: sha256 mismatch for {url}: expected {expected}, got {actual}; file discarded"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

@@ -1,0 +1,250 @@
+"""Encoding: :func:`write_image`, atomically, keeping bit depth, alpha, ICC profile, EXIF and dpi.
+
+8-bit files are written by Pillow; Pillow cannot write 16-bit colour, so 16-bit PNG and TIFF files are
+written by the small numpy encoders of :mod:`srkit.io.images.png16` and :mod:`srkit.io.images.tiff16`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from PIL import features
+
+from srkit.errors import ImageError, one_line
+from srkit.io.atomic import atomic_open
+from srkit.io.images.pixels import array_to_depth, planes_to_ints
+from srkit.io.images.png16 import png16_bytes
+from srkit.io.images.tiff16 import tiff16_bytes
+from srkit.io.images.types import (
+    CODEC_ERRORS,
+    DETAIL_LIMIT,
+    EXIF_FORMATS,
+    FORMAT_NAMES,
+    FORMATS,
+    IMAGE_SUFFIXES,
+    SUFFIX_FORMATS,
+    Image,
+)
+
+__all__ = ["write_image"]
+
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
+_SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
+
+
+# --------------------------------------------------------------------------------------------------
+# Input normalisation
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Meta:
+    """Metadata to embed when writing."""
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+
+def _resolve_format(path: Path, format: str | None) -> str:
+    if format is not None:
+        name = _FORMAT_ALIASES.get(format.upper().lstrip("."), format.upper().lstrip("."))
+        if name not in FORMATS:
+            raise ImageError(path, f"unsupported output format {format!r} (expected {FORMAT_NAMES})")
+        return name
+    by_suffix = SUFFIX_FORMATS.get(path.suffix.lower())
+    if by_suffix is None:
+        raise ImageError(
+            path, f"unknown image suffix {path.suffix!r} (expected one of {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return by_suffix
+
+
+def _check_array(arr: np.ndarray, path: Path) -> None:
+    """Reject what :func:`write_image` cannot write: only uint8/uint16 ``(H, W)`` or ``(H, W, C)``, C <= 4."""
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ImageError(path, f"cannot write a {arr.dtype} array (expected uint8 or uint16)")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and not 1 <= arr.shape[2] <= 4):
+        raise ImageError(
+            path, f"cannot write an array of shape {arr.shape} (expected (H, W) or (H, W, C), C <= 4)"
+        )
+
+
+def _planes(image: Image | torch.Tensor, path: Path) -> tuple[torch.Tensor, int, _Meta]:
+    """An :class:`Image` or float tensor -> float ``(C, H, W)`` with alpha as the last channel (C = 1..4),
+    its natural bit depth and its metadata."""
+    if isinstance(image, Image):
+        planes = (
+            image.pixels if image.alpha is None else torch.cat([image.pixels, image.alpha.to(image.pixels)])
+        )
+        meta = _Meta(icc_profile=image.info.icc_profile, exif=image.info.exif, dpi=image.info.dpi)
+        return planes, image.info.bit_depth, meta
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 3 or not 1 <= image.shape[0] <= 4 or not image.is_floating_point():
+            raise ImageError(
+                path,
+                f"cannot write a {image.dtype} tensor of shape {tuple(image.shape)} "
+                f"(expected float (C, H, W) in [0, 1], C <= 4)",
+            )
+        return image, 8, _Meta()
+    raise ImageError(path, f"cannot write a {type(image).__name__} (expected Image, tensor or ndarray)")
+
+
+def _fit_channels(data: np.ndarray, fmt: str, bit_depth: int) -> np.ndarray:
+    """Adapt the ``(H, W, C)`` channel layout to what ``fmt`` stores: JPEG and BMP drop alpha (a view),
+    WebP has no gray, and Pillow cannot read 16-bit gray+alpha TIFF, so that becomes 16-bit RGBA."""
+    channels = data.shape[2]
+    if fmt in ("JPEG", "BMP") and channels in (2, 4):
+        return data[..., :-1]
+    expand_gray = fmt == "WEBP" or (fmt == "TIFF" and bit_depth == 16 and channels == 2)
+    if expand_gray and channels in (1, 2):
+        return np.concatenate([data[..., :1]] * 3 + [data[..., 1:]], axis=2)
+    return data
+
+
+def _icc_fits(icc: bytes, channels: int) -> bool:
+    """False only when the profile header names a colour space that contradicts the channel count."""
+    space = icc[16:20] if len(icc) >= 20 else b""
+    if space == b"GRAY":
+        return channels in (1, 2)
+    if space == b"RGB ":
+        return channels in (3, 4)
+    return True
+
+
+def _check_dpi(dpi: Any, path: Path) -> tuple[float, float]:
+    """``dpi`` as two positive finite floats; anything else is an :class:`ImageError`."""
+    values = tuple(dpi) if isinstance(dpi, (tuple, list)) else ()
+    if len(values) == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        x, y = float(values[0]), float(values[1])
+        if 0 < x < math.inf and 0 < y < math.inf:
+            return x, y
+    raise ImageError(path, f"dpi must be two positive numbers (x, y), got {dpi!r}")
+
+
+def _resolve_depth(bit_depth: int | None, natural: int, fmt: str, path: Path) -> int:
+    if bit_depth is not None and bit_depth not in (8, 16):
+        raise ImageError(path, f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    depth = natural if bit_depth is None else bit_depth
+    return depth if fmt in _SIXTEEN_BIT_FORMATS else 8
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoders
+# --------------------------------------------------------------------------------------------------
+
+
+def _pillow_params(fmt: str, meta: _Meta, quality: int, lossless: bool) -> dict[str, Any]:
+    """Keyword arguments for ``PIL.Image.save``."""
+    params: dict[str, Any] = {}
+    if meta.icc_profile and fmt != "BMP":
+        params["icc_profile"] = meta.icc_profile
+    if meta.exif and fmt in EXIF_FORMATS:
+        params["exif"] = meta.exif
+    if meta.dpi and fmt != "WEBP":
+        params["dpi"] = meta.dpi
+    if fmt == "JPEG":
+        params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "WEBP":
+        params.update(quality=quality, lossless=lossless, exact=lossless)
+    elif fmt == "TIFF" and features.check("libtiff"):
+        params["compression"] = "tiff_adobe_deflate"
+    return params
+
+
+def _save_pillow(
+    fp: IO[bytes], data: np.ndarray, fmt: str, meta: _Meta, quality: int, lossless: bool
+) -> None:
+    """8-bit ``(H, W, C)`` data through Pillow."""
+    im = PILImage.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA
+    im.save(fp, format=fmt, **_pillow_params(fmt, meta, quality, lossless))
+
+
+def _encoder(
+    fmt: str, depth: int, meta: _Meta, quality: int, lossless: bool
+) -> Callable[[IO[bytes], np.ndarray], None]:
+    """The function writing ``(H, W, C)`` integer data of this format and depth to a binary file."""
+
+    def write_16bit(fp: IO[bytes], data: np.ndarray) -> None:
+        if fmt == "PNG":
+            fp.write(png16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi, exif=meta.exif))
+        else:
+            fp.write(tiff16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi))
+
+    def write_8bit(fp: IO[bytes], data: np.ndarray) -> None:
+        _save_pillow(fp, data, fmt, meta, quality, lossless)
+
+    return write_16bit if depth == 16 else write_8bit
+
+
+def write_image(
+    path: str | Path,
+    image: Image | torch.Tensor | np.ndarray,
+    *,
+    bit_depth: int | None = None,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+    quality: int = 95,
+    format: str | None = None,
+    lossless: bool = False,
+) -> Path:
+    """Write ``image`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    ``image`` is an :class:`Image` (its alpha, bit depth, ICC profile, EXIF and dpi are kept), a float
+    ``(C, H, W)`` tensor in ``[0, 1]`` or a uint8/uint16 ``(H, W[, C])`` array; C = 2 or 4 means the last
+    channel is alpha. Integer arrays are written as they are, with no float copy (uint8 -> 8-bit and
+    uint16 -> 16-bit files; a conversion between the two depths rounds as the float path does), so large
+    images can be written without several full-size float32 copies. The format comes from the suffix
+    unless ``format`` is given. ``bit_depth`` defaults to the input's (16 for uint16 arrays and 16-bit
+    images); only PNG and TIFF store 16 bits, the other formats get 8. JPEG and BMP drop alpha; WebP stores
+    gray as RGB. ``quality`` (1-100) applies to JPEG and lossy WebP (JPEG at 90+ uses 4:4:4 chroma);
+    ``lossless`` selects lossless WebP. Missing parent folders are created.
+
+    Metadata: ``icc_profile``, ``exif`` (the raw block with its ``b"Exif\\0\\0"`` prefix, as in
+    :attr:`ImageInfo.exif`) and ``dpi`` (``(x, y)``) override what an :class:`Image` carries (``None``
+    keeps it; ``b""`` writes no profile / no EXIF). A profile whose colour space contradicts the channels
+    is left out; EXIF is stored in PNG, JPEG and WebP, dpi in PNG, JPEG, TIFF and BMP.
+
+    Raises:
+        ImageError: bad arguments or a failed write; an existing file at ``path`` is then left untouched.
+    """
+    target = Path(path)
+    fmt = _resolve_format(target, format)
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ImageError(target, f"quality must be an integer from 1 to 100, got {quality!r}")
+    if isinstance(image, np.ndarray):
+        _check_array(image, target)
+        meta = _Meta()
+        depth = _resolve_depth(bit_depth, 16 if image.dtype == np.uint16 else 8, fmt, target)
+        data = array_to_depth(image, depth)
+    else:
+        planes, natural_depth, meta = _planes(image, target)
+        depth = _resolve_depth(bit_depth, natural_depth, fmt, target)
+        data = planes_to_ints(planes, depth)
+    data = _fit_channels(data, fmt, depth)
+    if icc_profile is not None:
+        meta.icc_profile = icc_profile or None
+    if exif is not None:
+        meta.exif = exif or None
+    if dpi is not None:
+        meta.dpi = _check_dpi(dpi, target)
+    if meta.icc_profile and not _icc_fits(meta.icc_profile, data.shape[2]):
+        meta.icc_profile = None
+    if target.is_dir():
+        raise ImageError(target, "is a directory")
+    encode = _encoder(fmt, depth, meta, quality, lossless)
+    try:
+        with atomic_open(target, "wb") as fp:
+            encode(fp, data)
+    except CODEC_ERRORS as exc:
+        raise ImageError(target, f"cannot write {fmt} file ({one_line(exc, DETAIL_LIMIT)})") from exc
+    return target
