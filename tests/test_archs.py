@@ -504,7 +504,17 @@ def test_vdsr_weights_beat_bicubic(shared_weights: Path, shared_data: Path) -> N
 
 
 def test_registry_contents() -> None:
-    assert set(ARCHS) == {"srresnet", "msrresnet", "edsr", "rrdbnet", "fsrcnn", "vdsr"}
+    assert set(ARCHS) >= {
+        "srresnet",
+        "msrresnet",
+        "edsr",
+        "rrdbnet",
+        "fsrcnn",
+        "vdsr",
+        "davit_sr",
+        "swinir",
+        "hat",
+    }
     assert PRESETS["edsr-baseline"] == ("edsr", {"num_feat": 64, "num_block": 16, "res_scale": 1.0})
     assert (
         PRESETS["edsr"]

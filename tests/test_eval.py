@@ -265,3 +265,35 @@ def test_model_labels_disambiguate_repeated_file_names() -> None:
     )
     assert labels == ["a/model", "b/model", "bicubic", "ok", "b/best"]
     assert _model_labels(["y/ok.pth", "z/ok.pth"]) == ["y/ok", "z/ok"]
+
+
+def test_unreadable_dataset_folders_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreadable folder (chmod 000 as a normal user) or sub-folder is named, not a traceback and never
+    silently skipped."""
+    import os
+
+    from PIL import Image as PILImage
+
+    from srkit.data.benchmarks import list_images
+    from srkit.errors import DatasetError
+
+    root = tmp_path / "hr"
+    (root / "sub").mkdir(parents=True)
+    PILImage.new("RGB", (8, 8)).save(root / "a.png")
+    PILImage.new("RGB", (8, 8)).save(root / "sub" / "b.png")
+    real = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)  # type: ignore[arg-type]
+
+    assert [p.name for p in list_images(root)] == ["a.png"]
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DatasetError, match=r"sub: cannot list the folder: .*Permission denied"):
+        list_images(root, recursive=True)
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(DatasetError, match=r"hr: cannot open: .*denied"):
+        list_images(root)

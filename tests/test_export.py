@@ -60,6 +60,7 @@ TINY: dict[str, tuple[str, dict]] = {
     ),
     "fsrcnn-x3": ("fsrcnn", {"d": 8, "s": 4, "m": 1, "scale": 3}),
     "vdsr": ("vdsr", {"num_feat": 8, "num_layers": 3}),
+    "davit-sr-x2": ("davit_sr", {"dim": 8, "num_pairs": 1, "num_heads": 2, "window_size": 2, "scale": 2}),
 }
 
 

@@ -153,3 +153,33 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
     err = _one_line_error(capsys, [*cmd, str(wide_file), "--alpha", "0.5", "-o", str(psnr_file)])
     assert "refusing to overwrite" in err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_named_models_are_accepted_like_upscale_and_eval(tmp_path: Path, capsys) -> None:
+    """``srkit interpolate edsr-baseline-x2 edsr-baseline-x2-robust``: named models (srkit.models), read
+    through ``load_network`` as ``srkit upscale`` and ``srkit eval`` read them; names mixed with files."""
+    from srkit.models import find_model
+
+    names = ["edsr-baseline-x2", "edsr-baseline-x2-robust"]
+    cards = [find_model(name) for name in names]
+    if not all(card is not None and card.available for card in cards):
+        pytest.skip("the named EDSR-baseline x2 weights are not installed")
+    out = tmp_path / "mix.safetensors"
+    assert main(["interpolate", *names, "--alpha", "0.25", "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    a, b = load_network(names[0]).state_dict(), load_network(names[1]).state_dict()
+    state, meta = read_weights(out)
+    assert meta.extra["interpolation"] == {"alpha": 0.25, "psnr_model": names[0], "gan_model": names[1]}
+    for key, value in a.items():
+        torch.testing.assert_close(state[key], 0.75 * value + 0.25 * b[key])
+    # A name and a file; an upper-case name; a named model may not be the output.
+    robust_file = save_weights(tmp_path / "robust.safetensors", load_network(names[1]))
+    (mixed,) = interpolate_checkpoints("EDSR-Baseline-x2", robust_file, 1.0, tmp_path / "one.safetensors")
+    assert all(torch.equal(read_weights(mixed)[0][k], b[k]) for k in b)
+    card_path = str(cards[0].path)  # type: ignore[union-attr]
+    err = _one_line_error(capsys, ["interpolate", names[0], names[1], "--alpha", "0.5", "-o", card_path])
+    assert "refusing to overwrite an input" in err
+    err = _one_line_error(
+        capsys, ["interpolate", names[0], "no-such-model", "--alpha", "0.5", "-o", str(out)]
+    )
+    assert "no-such-model" in err

@@ -113,8 +113,8 @@ def _mean_rgb(pixels: torch.Tensor, rows: slice, cols: slice) -> np.ndarray:
 def test_suffixes_and_suffix_check() -> None:
     assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
     assert is_image_file("a/B.JPG") and is_image_file("x.tiff")
-    assert not is_image_file("notes.txt") and not is_image_file("anim.gif")
-    assert DEFAULT_MAX_PIXELS == 20000 * 20000
+    assert not is_image_file("notes.txt") and not is_image_file("anim.gif")  # GIF: read, never written
+    assert DEFAULT_MAX_PIXELS == 20000 * 20000  # the fallback when the available memory is unknown
 
 
 def test_uint8_tensor_round_trip_is_exact_for_every_value() -> None:
@@ -265,12 +265,13 @@ def test_16bit_tiff_cross_checks_with_tifffile(tmp_path: Path, channels: int) ->
         assert img.info.bit_depth == 16 and np.array_equal(_ints(img), arr)
 
 
-def test_planar_16bit_tiff_is_rejected_not_truncated(tmp_path: Path) -> None:
+def test_planar_16bit_tiff_is_read_with_every_bit(tmp_path: Path) -> None:
     tifffile = pytest.importorskip("tifffile")
     arr = _rand((3, 6, 5), np.uint16)
     tifffile.imwrite(tmp_path / "planar.tif", arr, photometric="rgb", planarconfig="separate")
-    with pytest.raises(ImageError, match="unsupported TIFF layout: planar 16-bit"):
-        read_image(tmp_path / "planar.tif")
+    img = read_image(tmp_path / "planar.tif")  # more layouts: tests/test_hostile_images.py
+    assert img.info.bit_depth == 16 and img.info.mode == "RGB;16"
+    assert np.array_equal(_ints(img), arr.transpose(1, 2, 0))
 
 
 @pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4])
@@ -409,9 +410,9 @@ def _truncated(tmp_path: Path, suffix: str) -> Path:
     return path
 
 
-def _f_mode_tiff(tmp_path: Path) -> Path:
-    path = tmp_path / "float.tif"
-    PILImage.fromarray(np.zeros((4, 4), np.float32)).save(path)
+def _i_mode_tiff(tmp_path: Path) -> Path:
+    path = tmp_path / "int32.tif"
+    PILImage.fromarray(np.zeros((4, 4), np.int32)).save(path)
     return path
 
 
@@ -429,11 +430,11 @@ ERROR_CASES = {
     "missing": (lambda d: d / "missing.png", "file not found"),
     "directory": (lambda d: _folder(d / "folder.png"), "is a directory"),
     "empty": (lambda d: _file(d / "empty.png", b""), "file is empty (0 bytes)"),
-    "text": (lambda d: _file(d / "notes.png", b"hello\n"), "not a PNG, JPEG, WebP, TIFF or BMP image"),
+    "text": (lambda d: _file(d / "notes.png", b"hello\n"), "not a PNG, JPEG, WebP, TIFF, BMP or GIF image"),
     "bad_header": (lambda d: _file(d / "h.png", PNG_MAGIC + bytes(40)), "corrupt or truncated PNG header"),
     "truncated_png": (lambda d: _truncated(d, ".png"), "file truncated or corrupt"),
     "truncated_jpeg": (lambda d: _truncated(d, ".jpg"), "file truncated or corrupt"),
-    "unsupported_mode": (_f_mode_tiff, "unsupported pixel mode 'F'"),
+    "unsupported_mode": (_i_mode_tiff, "unsupported pixel mode 'I'"),
 }
 
 
@@ -460,9 +461,7 @@ def test_decompression_bomb_is_rejected_from_the_header(tmp_path: Path) -> None:
     path.write_bytes(_bomb_png(100_000, 100_000))
     assert path.stat().st_size < 200
     start = time.perf_counter()
-    with pytest.raises(
-        ImageError, match=r"100000x100000 = 10000000000 pixels, more than the limit of 400000000"
-    ):
+    with pytest.raises(ImageError, match=r"100000x100000 = 10000000000 pixels, more than the limit of \d+ "):
         read_image(path)
     assert time.perf_counter() - start < 1.0
 

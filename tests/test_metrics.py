@@ -14,7 +14,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_structural_similarity
 
-from srkit.metrics import psnr, psnr_torch, quantize_uint8, rgb_to_y, ssim, ssim_torch
+from srkit.metrics import crop_problem, psnr, psnr_torch, quantize_uint8, rgb_to_y, ssim, ssim_torch
 
 SSIM_TOL = 1e-10  # agreement with scikit-image (float64 on both sides)
 
@@ -224,6 +224,26 @@ def test_invalid_arguments() -> None:
     assert ssim(img[:11, :11], img[:11, :11]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="shape"):
         psnr(np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 4), np.uint8))
+
+
+def test_crop_problem_says_why_an_image_cannot_be_scored() -> None:
+    """The rule behind the ValueErrors above, as a reason ``srkit eval`` can skip an image with."""
+    assert crop_problem(11, 11, 0) is None and crop_problem(15, 13, 1) is None
+    assert crop_problem(4, 4, 2) == "4x4 with a border crop of 2 leaves 0x0 pixels; at least 11x11 are needed"
+    assert (
+        crop_problem(16, 23, 3)
+        == "23x16 with a border crop of 3 leaves 17x10 pixels; at least 11x11 are needed"
+    )
+    assert crop_problem(12, 40, 1) is not None  # width x height: 38x10 left
+    assert crop_problem(20, 20, 5, min_size=10) is None and crop_problem(20, 20, 5) is not None
+    img = np.zeros((20, 20), np.uint8)
+    for border in range(12):  # exactly the cases ssim refuses
+        refused = crop_problem(20, 20, border) is not None
+        if refused:
+            with pytest.raises(ValueError, match="11x11"):
+                ssim(img, img, crop_border=border)
+        else:
+            assert ssim(img, img, crop_border=border) == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------------------------------- SSIM

@@ -36,6 +36,22 @@ TINY: dict[str, dict[str, Any]] = {
     "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
     "fsrcnn": {"d": 8, "s": 4, "m": 1},
     "vdsr": {"num_feat": 8, "num_layers": 3},
+    "davit_sr": {"dim": 8, "num_pairs": 1, "num_heads": 2, "window_size": 2},
+    "swinir": {
+        "embed_dim": 8,
+        "depths": [2],
+        "num_heads": [2],
+        "window_size": 4,
+        "upsampler": "pixelshuffledirect",
+    },
+    "hat": {
+        "embed_dim": 8,
+        "depths": [2],
+        "num_heads": [2],
+        "window_size": 4,
+        "compress_ratio": 2,
+        "squeeze_factor": 4,
+    },
 }
 
 
@@ -312,3 +328,15 @@ def test_toy_checkpoint_layout_converts_and_is_listed(toy: None, tmp_path: Path,
     main(["models", "--archs"])
     listed = capsys.readouterr().out
     assert "toy" in listed and "toy-small" in listed and "toy-foreign" in listed
+
+
+def test_auto_precision_falls_back_to_what_the_network_supports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--precision auto`` never picks a precision the network refuses (SwinIR/HAT/davit_sr: no fp16)."""
+    import srkit.archs.runner as runner_mod
+
+    net = A.build_model("davit_sr", **TINY["davit_sr"], scale=2)
+    assert "fp16" not in net.info.precisions
+    monkeypatch.setattr(runner_mod, "resolve_precision", lambda precision, device: "fp16")
+    assert A.make_runner(net, device="cpu", precision="auto").precision == "fp32"
+    with pytest.raises(ConfigError, match="does not run in fp16"):
+        A.make_runner(net, device="cpu", precision="fp16")

@@ -297,3 +297,62 @@ def test_acceptance_edsr_x4_1024x768_tile128_overlap16() -> None:
     assert float(whole.std()) > 0.02  # the network's output is not flat (random init, unclamped range)
     assert float(diff.max()) <= 1 / 255
     assert float(diff.mean()) < 0.01 / 255
+
+
+# --------------------------------------------------------------------------------------------------
+# Pathological tile settings (issue 11, item 6)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_tiny_tiles_are_refused_in_one_line() -> None:
+    """``--tile 3 --tile-overlap 1`` cut a 48x32 image into 384 network calls (minutes on a CPU)."""
+    calls = []
+
+    def counting(t: torch.Tensor) -> torch.Tensor:
+        calls.append(t.shape)
+        return F.interpolate(t, scale_factor=2, mode="nearest")
+
+    x = torch.rand(1, 3, 32, 48)
+    for tile in (1, 3, tiling.MIN_TILE_SIDE - 1):
+        with pytest.raises(
+            ConfigError, match=rf"^tile: {tile} is too small: .*at least {tiling.MIN_TILE_SIDE}"
+        ):
+            upscale_tiled(counting, x, 2, tile=tile, overlap=1)
+        with pytest.raises(ConfigError, match="too small"):
+            tiling.check_tiling(tile, 0)
+    assert calls == []
+    out = upscale_tiled(counting, x, 2, tile=tiling.MIN_TILE_SIDE, overlap=1)  # the smallest accepted
+    assert len(calls) == tiling.tile_count(32, 48, tiling.MIN_TILE_SIDE, 1) == 7 * 5
+    assert torch.equal(out, F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+def test_tile_count_is_bounded_before_any_call() -> None:
+    calls = []
+
+    def counting(t: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return t
+
+    x = torch.zeros(1, 1, 1500, 2000)  # 3 Mpx
+    assert tiling.tile_count(1500, 2000, 8, 3) > tiling.MAX_TILES
+    with pytest.raises(
+        ConfigError, match=r"^tile: 8x8 tiles with overlap 3 would cut this 2000x1500 image into"
+    ):
+        upscale_tiled(counting, x, 1, tile=8, overlap=3)
+    assert calls == []
+    assert tiling.tile_count(12000, 16000, 128, 16) <= tiling.MAX_TILES  # a huge photo, sane tiles
+    assert tiling.tile_count(10, 10, 0, 16) == 1
+
+
+def test_out_of_memory_retries_stop_at_the_tile_count_bound() -> None:
+    x = torch.zeros(1, 1, 3000, 4000)  # halving from 64 to 32 tiles would need 41,000 tiles
+    sizes: list[int] = []
+
+    def never(t: torch.Tensor) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(
+        SrkitError, match=r"out of memory with 64x64 tiles, and 32x32 tiles would make more than"
+    ):
+        upscale_tiled(never, x, 1, tile=64, overlap=16, on_retry=sizes.append)
+    assert sizes == []

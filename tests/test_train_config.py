@@ -114,7 +114,7 @@ def _error(tmp_path: Path, overrides: list[str], **sections) -> str:
         ),
         (
             ["objective.losses.0.type=ssim"],
-            "objective.losses.0.type: Input should be 'l1', 'mse' or 'charbonnier'",
+            "objective.losses.0.type: Input should be 'l1', 'mse', 'charbonnier' or 'edge_l1'",
         ),
         (["objective.losses.0.eps=0.1"], "objective.losses.0.eps: only charbonnier takes eps, not l1"),
         (["objective.name=wgan"], "objective: Input tag 'wgan'"),

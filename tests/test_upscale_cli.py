@@ -96,9 +96,19 @@ def test_skip_existing_unless_overwrite(
     target.write_bytes(b"old")
     assert _upscale([str(a)], weights) == 0
     assert target.read_bytes() == b"old"
-    assert "skip" in capsys.readouterr().out
+    assert "exists and was not written by srkit (kept)" in capsys.readouterr().out
+    # --overwrite replaces only what srkit wrote (test_upscale_safety.py has the details).
+    assert _upscale([str(a), "--overwrite"], weights) == 1
+    assert target.read_bytes() == b"old"
+    assert "exists and was not written by srkit; not replaced" in capsys.readouterr().err
+    target.unlink()
+    assert _upscale([str(a)], weights) == 0
+    first = target.read_bytes()
+    write_image(a, _rgb((10, 10, 3), seed=1))
+    assert _upscale([str(a)], weights) == 0
+    assert target.read_bytes() == first and "(--overwrite replaces it)" in capsys.readouterr().out
     assert _upscale([str(a), "--overwrite"], weights) == 0
-    assert read_image(target).width == 20
+    assert target.read_bytes() != first and read_image(target).width == 20
 
 
 def test_never_overwrites_an_input(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -264,9 +274,16 @@ def test_results_are_written_from_integers_with_the_input_metadata(
     result = torch.cat([net(image.pixels[None], 2)[0], alpha])
     dpi = (2 * image.info.dpi[0], 2 * image.info.dpi[1])  # same print size
     suffixes = (".png", ".tif", ".jpg", ".webp", ".bmp")
+    marker = {"source": "deep.png", "model": "tiny", "scale": "2"}
     wanted = {
         s: write_image(
-            tmp_path / f"want{s}", result, bit_depth=16, icc_profile=icc, exif=exif.tobytes(), dpi=dpi
+            tmp_path / f"want{s}",
+            result,
+            bit_depth=16,
+            icc_profile=icc,
+            exif=exif.tobytes(),
+            dpi=dpi,
+            provenance=marker,
         ).read_bytes()
         for s in suffixes
     }
@@ -363,3 +380,15 @@ def test_usage_errors_exit_2(tmp_path: Path, weights: Path, capsys: pytest.Captu
     assert "less than half" in capsys.readouterr().err
     assert main(["upscale", str(photo), "--model", "bicubic", "--scale", "3"]) == 0
     assert read_image(tmp_path / "p_x3.png").width == 24
+
+
+def test_animated_input_says_which_frame_is_upscaled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [PILImage.new("RGB", (8, 6), (40 * i, 100, 200)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert main(["upscale", str(tmp_path / "anim.gif"), "--model", "bicubic", "--scale", "2", "-o",
+                 str(tmp_path / "out")]) == 0  # fmt: skip
+    assert "anim.gif has 3 frames; frame 1 is upscaled" in capsys.readouterr().err
+    with PILImage.open(tmp_path / "out" / "anim_x2.png") as im:
+        assert im.size == (16, 12)

@@ -14,7 +14,7 @@ Adding a family is one folder plus one line in :data:`FAMILIES` below (the impor
 checkpoint layouts are tried in that order (their signature keys are disjoint, so the order decides nothing).
 """
 
-from srkit.archs import edsr, fsrcnn, rrdbnet, srresnet, vdsr
+from srkit.archs import davit_sr, edsr, fsrcnn, hat, rrdbnet, srresnet, swinir, vdsr
 from srkit.archs.contract import NetInfo, SRNet, color_space
 from srkit.archs.edsr import EDSR
 from srkit.archs.fsrcnn import FSRCNN
@@ -62,7 +62,7 @@ from srkit.archs.srresnet import MSRResNet, SRResNet
 from srkit.archs.vdsr import VDSR
 
 #: The family packages, imported (and so registered) in this order.
-FAMILIES = (edsr, fsrcnn, rrdbnet, srresnet, vdsr)
+FAMILIES = (edsr, fsrcnn, rrdbnet, srresnet, vdsr, davit_sr, swinir, hat)
 
 __all__ = [
     "ARCHS",

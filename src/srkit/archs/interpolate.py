@@ -14,8 +14,9 @@ first difference.
 - :func:`interpolate_state_dicts` is the pure arithmetic on two state dicts (floating tensors are
   blended in float64 and stored in their common dtype; integer and bool buffers must be equal and are
   copied; ``alpha`` 0 and 1 return the endpoints exactly);
-- :func:`interpolate_checkpoints` reads two checkpoint files (srkit ``.safetensors`` or any third-party
-  layout :mod:`srkit.archs.loading` converts), checks that they match, and writes one srkit weight file
+- :func:`interpolate_checkpoints` reads two models (named models such as ``edsr-baseline-x2``, srkit
+  ``.safetensors`` files or any third-party layout :mod:`srkit.archs.loading` converts: whatever
+  :func:`srkit.archs.load_network` takes), checks that they match, and writes one srkit weight file
   per ``alpha`` atomically, with ``extra['interpolation'] = {'alpha', 'psnr_model', 'gan_model'}``.
   ``srkit interpolate`` (:mod:`srkit.cli.interpolate`) is its command line.
 """
@@ -29,9 +30,10 @@ from typing import Any
 
 import torch
 
-from srkit.archs.loading import load_any_model, save_weights
+from srkit.archs.loading import load_network, save_weights
 from srkit.archs.registry import model_spec, net_info
 from srkit.errors import SrkitError
+from srkit.models import find_model
 
 __all__ = [
     "alpha_output_path",
@@ -154,12 +156,24 @@ def alpha_output_path(out: Path, alpha: float) -> Path:
     return out.with_name(f"{out.stem}_alpha{alpha:g}{out.suffix}")
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """srkit-layout state dict and ``{'arch', 'hparams', 'scale'}`` of any loadable checkpoint (srkit
-    weight files as stored; third-party layouts converted by :mod:`srkit.archs.loading`)."""
-    model = load_any_model(path)
+def _read(name_or_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """srkit-layout state dict and ``{'arch', 'hparams', 'scale'}`` of any model
+    :func:`srkit.archs.load_network` takes (named models and srkit weight files as stored; third-party
+    layouts converted by :mod:`srkit.archs.loading`)."""
+    model = load_network(name_or_path)
     spec = {**model_spec(model), "scale": net_info(model).scale}
     return dict(model.state_dict()), spec
+
+
+def _source(name_or_path: str | Path) -> tuple[str, str, Path]:
+    """``(what messages call it, what the output's metadata records, its weight file)`` of a named
+    model or a checkpoint path."""
+    text = str(name_or_path).strip()
+    card = find_model(text.lower())
+    if card is not None:
+        return card.name, card.name, card.path
+    path = Path(text).expanduser()
+    return str(name_or_path), path.name, path
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -175,12 +189,15 @@ def interpolate_checkpoints(
     alphas: float | Sequence[float],
     out: str | Path,
 ) -> list[Path]:
-    """Interpolate two checkpoints of one architecture and write srkit weight files; returns their paths.
+    """Interpolate two models of one architecture and write srkit weight files; returns their paths.
+
+    ``psnr_model`` and ``gan_model`` are what :func:`srkit.archs.load_network` takes: a named model
+    (``edsr-baseline-x2``) or a checkpoint file.
 
     With one ``alpha`` the file is ``out``; with several, one file per distinct alpha named by
     :func:`alpha_output_path` (``OUT_alpha0.8.safetensors``). Each file holds the network's ``arch``,
     ``hparams`` and ``scale`` and ``extra['interpolation'] = {'alpha': a, 'psnr_model': name,
-    'gan_model': name}`` (file names), and is written atomically.
+    'gan_model': name}`` (the named models or file names), and is written atomically.
 
     Raises:
         SrkitError: one line: an ``alpha`` outside [0, 1], an output that does not end in
@@ -188,7 +205,11 @@ def interpolate_checkpoints(
             networks that differ (naming both files and the first difference in arch, hyper-parameters,
             scale, keys or shapes).
     """
-    psnr_path, gan_path, out = Path(psnr_model), Path(gan_model), Path(out)
+    (psnr_label, psnr_name, psnr_path), (gan_label, gan_name, gan_path) = (
+        _source(psnr_model),
+        _source(gan_model),
+    )
+    out = Path(out)
     values = [alphas] if isinstance(alphas, (int, float)) else list(alphas)
     if not values:
         raise SrkitError("--alpha: give at least one value in [0, 1]")
@@ -200,14 +221,14 @@ def interpolate_checkpoints(
         for source in (psnr_path, gan_path):
             if _same_file(source, target) or source.absolute() == target.absolute():
                 raise SrkitError(f"{target}: refusing to overwrite an input; choose another output file")
-    psnr_state, psnr_spec = _read(psnr_path)
-    gan_state, gan_spec = _read(gan_path)
-    names = {"psnr_name": str(psnr_path), "gan_name": str(gan_path)}
+    psnr_state, psnr_spec = _read(psnr_model)
+    gan_state, gan_spec = _read(gan_model)
+    names = {"psnr_name": psnr_label, "gan_name": gan_label}
     check_same_architecture(psnr_spec, gan_spec, **names)
     written = []
     for alpha, target in zip(values, targets, strict=True):
         state = interpolate_state_dicts(psnr_state, gan_state, alpha, **names)
-        extra = {"interpolation": {"alpha": alpha, "psnr_model": psnr_path.name, "gan_model": gan_path.name}}
+        extra = {"interpolation": {"alpha": alpha, "psnr_model": psnr_name, "gan_model": gan_name}}
         written.append(
             save_weights(
                 target,

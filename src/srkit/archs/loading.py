@@ -33,6 +33,7 @@ srkit weight file.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,12 +42,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from srkit.archs.contract import SRNet
 from srkit.archs.layouts import CheckpointFormat, Hints
 from srkit.archs.registry import ARCH_ENTRIES, build_from_spec, model_spec, net_info
 from srkit.errors import ConfigError, SrkitError, one_line
 from srkit.io.checkpoint import WeightsMeta, read_weights_meta, write_weights
+from srkit.io.files import check_file
 from srkit.io.safe_load import CHECKPOINT_SUFFIXES, read_checkpoint
 from srkit.models import find_model, model_weights
 
@@ -199,9 +202,31 @@ def load_any_model(
 # --------------------------------------------------------------------------------------------------
 
 
+#: The floating-point dtypes a network's weights may come in (converted to the network's own dtype
+#: when loaded); anything else (bool, integers, complex, float8) would give white, grey or broken images.
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+#: Bounds on building the network a file's hyper-parameters describe, before anything is allocated:
+#: the network is first built on PyTorch's ``meta`` device (shapes only, no memory), and that build may
+#: make at most ``BUILD_CALLS_PER_TENSOR`` calls into torch per tensor in the file plus
+#: ``BUILD_CALLS_FLOOR`` (the registered families make 6 to 13 per tensor: an EDSR with
+#: ``num_block: 1000000`` stops after about 2,000 blocks instead of filling the memory); then its
+#: parameters and buffers, non-persistent ones included, may hold at most the file's values plus
+#: ``EXTRA_VALUES_FLOOR`` or as many again.
+BUILD_CALLS_PER_TENSOR = 100
+BUILD_CALLS_FLOOR = 10_000
+EXTRA_VALUES_FLOOR = 1 << 20
+
+
 def check_state_dict(path: str | Path, model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """Raise a one-line :class:`SrkitError` naming ``path`` and the first missing key, unexpected key
-    or shape mismatch between ``state`` and ``model.state_dict()``; return when they match."""
+    """Raise a one-line :class:`SrkitError` naming ``path`` and the first missing key, unexpected key,
+    shape mismatch or unusable tensor between ``state`` and ``model.state_dict()``; return when they
+    match. ``model`` may live on the ``meta`` device (only its keys, shapes and dtypes are read).
+
+    Where the network holds a floating-point tensor, the file's must be float16, bfloat16, float32 or
+    float64 (:data:`WEIGHT_DTYPES`) and finite (no NaN, no infinity); where it holds an integer or bool
+    buffer (BatchNorm's ``num_batches_tracked``), the file's must be of the same kind.
+    """
     expected = model.state_dict()
     what = model.arch_name if isinstance(model, SRNet) else type(model).__name__
     missing = [k for k in expected if k not in state]
@@ -220,10 +245,140 @@ def check_state_dict(path: str | Path, model: nn.Module, state: Mapping[str, tor
                 f"{path}: weights do not match {what}: {key!r} has shape {tuple(got.shape)}, "
                 f"the network expects {tuple(want.shape)}"
             )
+    for key, want in expected.items():
+        _check_values(path, key, state[key], want)
+
+
+def _check_values(path: str | Path, key: str, got: torch.Tensor, want: torch.Tensor) -> None:
+    if want.is_floating_point():
+        if got.dtype not in WEIGHT_DTYPES:
+            raise SrkitError(
+                f"{path}: tensor {key!r} is {_dtype(got)}, not floating-point weights "
+                "(float16, bfloat16, float32 or float64)"
+            )
+        if got.numel() and not bool(torch.isfinite(got).all()):
+            bad = int((~torch.isfinite(got)).sum())
+            raise SrkitError(
+                f"{path}: tensor {key!r} holds {bad} non-finite values (NaN or infinity) of {got.numel()}; "
+                "such weights give black or broken images"
+            )
+    elif got.dtype != want.dtype and not (_is_integer(got) and _is_integer(want)):
+        raise SrkitError(f"{path}: tensor {key!r} is {_dtype(got)}; the network's is {_dtype(want)}")
+
+
+def _is_integer(t: torch.Tensor) -> bool:
+    return not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
 
 
 def _more(items: list[str]) -> str:
     return f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+
+
+class _BuildBudgetExceeded(Exception):
+    """Raised inside a network's constructor when it makes more torch calls than allowed."""
+
+
+#: In-place operations that only change values (weight initialisation): skipped on the ``meta``
+#: device, where there are no values (some, such as ``normal_``, would import ``torch._dynamo`` there,
+#: seconds of start-up for nothing).
+_VALUE_FILLS = frozenset(
+    {
+        "normal_",
+        "uniform_",
+        "erfinv_",
+        "exponential_",
+        "bernoulli_",
+        "random_",
+        "log_normal_",
+        "cauchy_",
+        "geometric_",
+        "fill_",
+        "zero_",
+        "copy_",
+        "clamp_",
+        "clamp_min_",
+        "clamp_max_",
+        "mul_",
+        "add_",
+        "sub_",
+        "div_",
+    }
+)
+
+
+def _fills(func: Any) -> bool:
+    """Whether ``func`` only writes values into its first argument: a :data:`_VALUE_FILLS` method or a
+    :mod:`torch.nn.init` function."""
+    return getattr(func, "__name__", "") in _VALUE_FILLS or getattr(func, "__module__", "") == "torch.nn.init"
+
+
+class _BuildBudget(TorchFunctionMode):
+    """Counts the calls into torch made while a network is built and stops the build past ``limit``.
+
+    In a ``meta`` build it also skips :func:`_fills` on ``meta`` tensors and makes ``torch.arange``
+    (the index tables of non-persistent buffers, such as a window attention's relative-position index)
+    compute on the CPU: those small integer computations would otherwise go through PyTorch's Python
+    reference implementations, whose first use imports ``torch._dynamo`` (seconds)."""
+
+    def __init__(self, limit: int, *, meta: bool = False) -> None:
+        super().__init__()
+        self.limit = limit
+        self.meta = meta
+        self.calls = 0
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        self.calls += 1
+        if self.calls > self.limit:
+            raise _BuildBudgetExceeded
+        kwargs = dict(kwargs or {})
+        if self.meta:
+            target = args[0] if args else kwargs.get("tensor")  # torch.nn.init passes it by keyword
+            if isinstance(target, torch.Tensor) and target.is_meta and _fills(func):
+                return target
+            if func is torch.arange and kwargs.get("device") is None:
+                kwargs["device"] = "cpu"
+        return func(*args, **kwargs)
+
+
+def _values(tensors: Any) -> int:
+    return sum(int(t.numel()) for t in tensors)
+
+
+def _build(
+    path: str | Path, spec: Mapping[str, Any], state: Mapping[str, torch.Tensor], *, meta: bool
+) -> SRNet:
+    """``build_from_spec(spec)`` (on the ``meta`` device when ``meta``), stopped with a one-line error
+    past the call budget that ``state``'s size allows."""
+    budget = _BuildBudget(BUILD_CALLS_PER_TENSOR * len(state) + BUILD_CALLS_FLOOR, meta=meta)
+    try:
+        if meta:
+            with torch.device("meta"), budget:
+                return build_from_spec(spec)
+        with budget:
+            return build_from_spec(spec)
+    except ConfigError as exc:
+        raise SrkitError(f"{path}: cannot rebuild the network: {one_line(exc, 300)}") from None
+    except (RuntimeError, NotImplementedError, MemoryError) as exc:
+        if meta:  # an operation the meta device does not implement: build_and_load builds it directly
+            raise
+        raise SrkitError(f"{path}: cannot rebuild the network: {one_line(exc, 300)}") from None
+    except _BuildBudgetExceeded:
+        raise SrkitError(
+            f"{path}: the stored hyper-parameters describe a far larger network than the {len(state)} "
+            f"tensors in the file (hparams {_short(spec)}); refusing to build it"
+        ) from None
+
+
+def _short(spec: Mapping[str, Any]) -> str:
+    hparams = spec.get("hparams", {})
+    text = " ".join((str(dict(hparams)) if isinstance(hparams, Mapping) else repr(hparams)).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def build_and_load(
@@ -236,19 +391,37 @@ def build_and_load(
     """Build the network of ``spec`` (``{'arch': ..., 'hparams': ...}``) and load ``state`` into it
     strictly, in eval mode on ``device``; ``path`` names the source in errors.
 
+    The hyper-parameters are checked against the tensors before anything is allocated: the network is
+    first built on the ``meta`` device (within a budget of torch calls that the number of tensors sets,
+    :data:`BUILD_CALLS_PER_TENSOR`), its keys, shapes and dtypes compared with ``state``
+    (:func:`check_state_dict`) and its size bounded by the values in ``state``; only then is it built
+    for real. (A network class that cannot be built on ``meta`` is built directly, within the budget.)
+
     Raises:
-        SrkitError: naming ``path``, when the spec does not build a network or the weights do not match
-            it (first missing/unexpected key or shape).
+        SrkitError: naming ``path``, when the spec does not build a network, describes one far larger
+            than the weights, or the weights do not match it (first missing/unexpected key, shape, a
+            non-floating or non-finite tensor).
     """
     try:
-        model = build_from_spec(spec)
-    except ConfigError as exc:
-        raise SrkitError(f"{path}: cannot rebuild the network: {one_line(exc)}") from None
-    check_state_dict(path, model, state)
+        skeleton: SRNet | None = _build(path, spec, state, meta=True)
+    except (RuntimeError, NotImplementedError):  # an operation the meta device does not implement
+        skeleton = None
+    if skeleton is not None:
+        check_state_dict(path, skeleton, state)
+        held = _values(state.values())
+        needed = _values(skeleton.parameters()) + _values(skeleton.buffers())
+        if needed > 2 * held + EXTRA_VALUES_FLOOR:
+            raise SrkitError(
+                f"{path}: the stored hyper-parameters describe a network of {needed} values, the file holds "
+                f"{held}; refusing to build it"
+            )
+    model = _build(path, spec, state, meta=False)
+    if skeleton is None:
+        check_state_dict(path, model, state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # anything check_state_dict does not foresee
-        raise SrkitError(f"{path}: weights do not load: {one_line(exc)}") from None
+        raise SrkitError(f"{path}: weights do not load: {one_line(exc, 300)}") from None
     return model.to(device).eval()
 
 
@@ -313,7 +486,8 @@ def load_network(
     path = Path(text).expanduser()
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return load_any_model(path, scale=scale, device=device)
-    if path.is_file():
+    if os.path.lexists(path):
+        check_file(path)  # a folder, FIFO, device, symlink loop or unreadable file: say so
         raise ConfigError(
             f"{text}: unsupported model file type {path.suffix or '(none)'!r}; "
             f"accepted: {', '.join(CHECKPOINT_SUFFIXES)}"

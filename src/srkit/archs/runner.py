@@ -130,6 +130,10 @@ class Runner:
             )
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        if self.precision not in info.precisions and str(precision).strip().lower() == "auto":
+            # auto picks the fastest precision the network supports: bf16 where the device has it, else fp32
+            fast_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            self.precision = "bf16" if fast_bf16 and "bf16" in info.precisions else "fp32"
         if self.precision not in info.precisions:
             raise ConfigError(
                 f"model {self.name}: {info.arch} does not run in {self.precision}; "

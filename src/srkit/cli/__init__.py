@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,7 +139,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     # every model is loaded before anything is measured, so a bad one fails at once
     upscalers = [load_upscaler(m, device=args.device, precision=args.precision) for m in args.model]
     reports = []
-    for upscaler, label in zip(upscalers, names, strict=True):
+    for index, (upscaler, label) in enumerate(zip(upscalers, names, strict=True)):
         out_dir = root / label.replace("/", "_") if several or args.out is None else root
         best = None
         if args.show_best:
@@ -155,12 +157,18 @@ def _run_eval(args: argparse.Namespace) -> int:
             progress=progress,
             lpips=lpips,
             on_image=best,
+            echo=print if index == 0 else None,  # the same images are skipped for every model
         )
         if several:
             report.model = label
         print(report_table(report))
         paths = write_report(report, out_dir)
         print(f"\nwrote {', '.join(str(p) for p in paths)}")
+        if not report.images:
+            raise SrkitError(
+                f"nothing was scored: all {len(report.skipped)} image/scale pairs were too small for the "
+                f"scale and border crop (listed in {paths[0]})"
+            )
         if best is not None:
             crops = best.write(out_dir / "best")
             print(f"wrote {len(crops)} side-by-side crops under {out_dir / 'best'}")
@@ -186,11 +194,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+#: Exit status when the reader of stdout went away (``srkit ... | head -1``), as a shell reports a
+#: process ended by SIGPIPE.
+BROKEN_PIPE_STATUS = 141
+
+
+def _printing_cannot_fail() -> None:
+    """Characters the console's encoding lacks (a file name with an undecodable byte, held as a
+    surrogate escape, under ``PYTHONIOENCODING=utf-8``) print as ``\\uXXXX`` instead of raising."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            with contextlib.suppress(ValueError, OSError):  # not a stream we can reconfigure
+                reconfigure(errors="backslashreplace")
+
+
+def _stdout_gone() -> int:
+    """stdout's reader closed it: send what is still buffered, and anything printed later, to the null
+    device (no second BrokenPipeError at exit) and end quietly."""
     try:
-        return args.func(args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, ValueError, OSError):  # stdout is not a file descriptor (captured)
+        pass
+    return BROKEN_PIPE_STATUS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A closed stdout ends the command quietly between two outputs (every output is
+    written atomically, so none is lost or half-written) with status 141."""
+    _printing_cannot_fail()
+    try:
+        args = build_parser().parse_args(argv)
+        status = args.func(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _stdout_gone()
     except SrkitError as err:
         print(f"srkit: error: {err}", file=sys.stderr)
         return 2

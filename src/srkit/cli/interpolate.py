@@ -22,13 +22,17 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write theta = (1 - alpha) * theta_PSNR + alpha * theta_GAN (Wang et al. 2018, ESRGAN sec. 3.4) "
             "as an srkit .safetensors weight file. Both models must have the same architecture, "
-            "hyper-parameters and scale; inputs are srkit weight files or third-party checkpoints that "
-            "'srkit convert' reads. With several --alpha values, one file per value is written as "
-            "OUT_alpha<A>.safetensors."
+            "hyper-parameters and scale; inputs are named models (srkit models, e.g. edsr-baseline-x2), "
+            "srkit weight files or third-party checkpoints that 'srkit convert' reads. With several "
+            "--alpha values, one file per value is written as OUT_alpha<A>.safetensors."
         ),
     )
-    p.add_argument("psnr_model", type=Path, metavar="PSNR_MODEL", help="the PSNR-oriented model (alpha 0)")
-    p.add_argument("gan_model", type=Path, metavar="GAN_MODEL", help="the GAN-trained model (alpha 1)")
+    p.add_argument(
+        "psnr_model", metavar="PSNR_MODEL", help="the PSNR-oriented model (alpha 0): a named model or a file"
+    )
+    p.add_argument(
+        "gan_model", metavar="GAN_MODEL", help="the GAN-trained model (alpha 1): a named model or a file"
+    )
     p.add_argument(
         "--alpha",
         type=float,

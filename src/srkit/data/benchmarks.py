@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from srkit.data.download import download_file, extract_archive, sha256_file
-from srkit.errors import DatasetError
+from srkit.errors import DatasetError, one_line
 from srkit.io.images import IMAGE_SUFFIXES
 from srkit.settings import cache_dir, sample_image_path
 
@@ -397,18 +397,41 @@ def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
         DatasetError: ``folder`` does not exist, is not a folder, or holds no images.
     """
     folder = Path(folder).expanduser()
-    if not folder.exists():
-        raise DatasetError(f"{folder}: no such folder")
+    try:
+        folder.stat()
+    except FileNotFoundError:
+        raise DatasetError(f"{folder}: no such folder") from None
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot open: {one_line(exc)}") from None
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder")
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    images = sorted(p for p in candidates if p.is_file() and _is_image(p))
+    images = sorted(p for p in _scan(folder, recursive) if _is_image(p))
     if not images:
         where = " (searched recursively)" if recursive else ""
         raise DatasetError(
             f"{folder}: no images{where}; expected files ending in {', '.join(IMAGE_SUFFIXES)}"
         )
     return images
+
+
+def _scan(folder: Path, recursive: bool) -> list[Path]:
+    """Regular files in ``folder`` (and its sub-folders when ``recursive``); an unreadable folder is a
+    one-line :class:`DatasetError` naming it (never skipped silently)."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot list the folder: {one_line(exc)}") from None
+    files: list[Path] = []
+    for entry in listed:
+        try:
+            if entry.is_file():
+                files.append(Path(entry.path))
+            elif recursive and entry.is_dir(follow_symlinks=False):
+                files += _scan(Path(entry.path), recursive)
+        except OSError as exc:
+            raise DatasetError(f"{entry.path}: cannot read: {one_line(exc)}") from None
+    return files
 
 
 def _single_image(path: Path, name: str | None = None) -> HRDataset:

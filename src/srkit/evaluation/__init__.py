@@ -14,7 +14,9 @@ from srkit.evaluation.runner import (
     ImageSample,
     ImageScore,
     RobustnessSummary,
+    SkippedImage,
     evaluate,
+    size_problem,
 )
 
 __all__ = [
@@ -23,11 +25,13 @@ __all__ = [
     "ImageSample",
     "ImageScore",
     "RobustnessSummary",
+    "SkippedImage",
     "comparison_rows",
     "comparison_table",
     "evaluate",
     "format_table",
     "report_table",
+    "size_problem",
     "write_comparison",
     "write_report",
 ]

@@ -1,4 +1,9 @@
-"""Tables people read and files programs read: the text table, JSON and CSV of an evaluation."""
+"""Tables people read and files programs read: the text table, JSON and CSV of an evaluation.
+
+``eval.json`` is strict JSON (no ``Infinity``/``NaN`` tokens, which other tools refuse): a non-finite
+number -- the PSNR of an image identical to its reference (MSE 0), and any mean over such images -- is
+written as ``null``. The CSVs and the text table keep ``inf``.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +86,15 @@ def report_table(report: EvalReport) -> str:
         rows = [row[:-1] for row in rows]
     channel = "Y" if report.y_channel else "RGB"
     border = "scale" if report.crop_border is None else str(report.crop_border)
-    return f"PSNR (dB) / SSIM on {channel}, border crop {border}\n" + format_table(headers, rows)
+    table = f"PSNR (dB) / SSIM on {channel}, border crop {border}\n" + format_table(headers, rows)
+    if report.skipped:
+        count = len(report.skipped)
+        total = count + len({(s.dataset, s.image, s.scale) for s in report.images})
+        table += (
+            f"\nskipped {count} of {total} (image, scale) pairs: too small for the scale and border crop "
+            "(listed in eval.json)"
+        )
+    return table
 
 
 def _worst_label(summary: RobustnessSummary) -> str:
@@ -100,11 +113,24 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float (in mappings and lists) replaced by ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
-    """Write ``eval.json`` (everything), ``groups.csv``, ``summary.csv`` and ``images.csv`` atomically."""
+    """Write ``eval.json`` (everything, strict JSON: non-finite numbers as ``null``), ``groups.csv``,
+    ``summary.csv`` and ``images.csv`` atomically."""
     data = report.to_dict()
+    text = json.dumps(json_safe(data), indent=2, allow_nan=False)
     paths = [
-        atomic_write_text(out_dir / "eval.json", json.dumps(data, indent=2, allow_nan=True) + "\n"),
+        atomic_write_text(out_dir / "eval.json", text + "\n"),
         atomic_write_text(out_dir / "groups.csv", _csv(data["groups"])),
         atomic_write_text(out_dir / "summary.csv", _csv(data["summary"])),
         atomic_write_text(out_dir / "images.csv", _csv(data["images"])),

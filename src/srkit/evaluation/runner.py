@@ -6,6 +6,10 @@ output is rounded to uint8; PSNR and SSIM are measured with ``crop_border`` (def
 shaved, on Y (default) or RGB; LPIPS (Zhang et al. 2018, opt-in, :mod:`srkit.metrics.lpips`) on RGB in
 [0, 1] of the same uint8 SR and HR with the same border shaved. Per-group numbers are means over images;
 the robustness summary per dataset and scale gives the worst group and the mean over groups.
+
+An image too small for a scale (fewer HR pixels than the scale once mod-cropped, or fewer than 11x11 --
+SSIM's window, LPIPS's backbone minimum when measured -- left after the border crop) is skipped at that
+scale with the reason (:class:`SkippedImage`, listed in the report), not scored and not failed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +30,8 @@ from srkit.data import HRDataset
 from srkit.degrade import DegradationGroup, mod_crop
 from srkit.errors import SrkitError
 from srkit.io import read_image, write_image
-from srkit.metrics import psnr, ssim
-from srkit.metrics.lpips import LPIPS, lpips_uint8
+from srkit.metrics import SSIM_WINDOW, crop_problem, psnr, ssim
+from srkit.metrics.lpips import LPIPS, MIN_SIZE, lpips_uint8
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,16 @@ class ImageScore:
     psnr: float
     ssim: float
     lpips: float | None = None
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """An image left out at one scale (every degradation group), and why."""
+
+    dataset: str
+    image: str
+    scale: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,8 @@ class EvalReport:
     images: list[ImageScore] = field(default_factory=list)
     lpips: str | None = None
     """LPIPS backbone ('alex'/'vgg') when LPIPS was measured; ``None`` leaves LPIPS out of every output."""
+    skipped: list[SkippedImage] = field(default_factory=list)
+    """Images left out at a scale (too small for it and the border crop)."""
 
     def groups(self) -> list[GroupScore]:
         """Per (dataset, degradation, scale) means, in evaluation order."""
@@ -147,6 +164,8 @@ class EvalReport:
             "groups": [row(g) for g in self.groups()],
             "summary": [row(s) for s in self.summaries()],
             "images": [row(s) for s in self.images],
+            "skipped_count": len(self.skipped),
+            "skipped": [asdict(s) for s in self.skipped],
         }
 
 
@@ -181,11 +200,52 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
     return x[0].permute(1, 2, 0).cpu().numpy()
 
 
+def size_problem(height: int, width: int, scale: int, border: int, min_size: int = SSIM_WINDOW) -> str | None:
+    """Why an HR image of ``height x width`` cannot be scored at ``scale`` with ``border`` pixels shaved
+    (see the module docstring), or ``None``."""
+    if height < scale or width < scale:
+        return f"{width}x{height} is smaller than the scale x{scale} (no LR pixel would be left)"
+    cropped_h, cropped_w = height - height % scale, width - width % scale
+    problem = crop_problem(cropped_h, cropped_w, border, min_size)
+    if problem is None:
+        return None
+    if (cropped_h, cropped_w) != (height, width):
+        problem = f"mod-cropped to x{scale}, {problem}"
+    return problem
+
+
 def _lpips(metric: LPIPS, sr: np.ndarray, hr: np.ndarray, border: int, path: Path) -> float:
     try:
         return lpips_uint8(metric, sr, hr, crop_border=border)
     except SrkitError as exc:
         raise SrkitError(f"{path}: {exc}") from None
+
+
+def _say(line: str, echo: Callable[[str], None] | None, bar: Any) -> None:
+    """``line`` to ``echo`` (above the progress ``bar`` when one is shown)."""
+    if echo is None:
+        return
+    if bar is not None:
+        bar.write(line)
+    else:
+        echo(line)
+
+
+def _super_resolve(
+    upscaler: Upscaler, group: DegradationGroup, hr: torch.Tensor, scale: int, path: Path
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lr, sr)`` of one HR image; a failure is one line naming the image."""
+    try:
+        lr = group.degrade(hr, scale)
+        sr = upscaler(lr.float() / 255, scale)
+    except SrkitError as exc:
+        raise SrkitError(f"{path} (x{scale}, {group.name}): {exc}") from None
+    if sr.shape != hr.shape:
+        raise SrkitError(
+            f"{path}: model {upscaler.name} returned shape {tuple(sr.shape)} "
+            f"for x{scale}, expected {tuple(hr.shape)}"
+        )
+    return lr, sr
 
 
 def evaluate(
@@ -200,12 +260,14 @@ def evaluate(
     progress: bool = True,
     lpips: LPIPS | None = None,
     on_image: Callable[[ImageScore, ImageSample], None] | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
     ``crop_border=None`` shaves ``scale`` pixels, the convention of the published tables. ``lpips`` (an
     :class:`srkit.metrics.lpips.LPIPS`) adds the LPIPS column; ``on_image`` is called with each score and
-    its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`).
+    its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`). An image too small for a scale is
+    skipped there (:attr:`EvalReport.skipped`) and ``echo`` gets one line naming it and why.
     """
     for scale in scales:
         if not upscaler.supports_scale(scale):
@@ -216,6 +278,7 @@ def evaluate(
         crop_border=crop_border,
         lpips=None if lpips is None else lpips.net_name,
     )
+    min_size = max(SSIM_WINDOW, MIN_SIZE[lpips.net_name] if lpips is not None else 0)
     total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
     bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
     with bar, torch.inference_mode():
@@ -224,16 +287,16 @@ def evaluate(
                 image = read_image(path)
                 hr_full = to_uint8(image.pixels).unsqueeze(0)
                 for scale in scales:
-                    hr = mod_crop(hr_full, scale)
                     border = scale if crop_border is None else crop_border
+                    problem = size_problem(hr_full.shape[-2], hr_full.shape[-1], scale, border, min_size)
+                    if problem is not None:
+                        report.skipped.append(SkippedImage(dataset.name, path.name, scale, problem))
+                        _say(f"skip {path} (x{scale}): {problem}", echo, bar if progress else None)
+                        bar.update(len(groups))
+                        continue
+                    hr = mod_crop(hr_full, scale)
                     for group in groups:
-                        lr = group.degrade(hr, scale)
-                        sr = upscaler(lr.float() / 255, scale)
-                        if sr.shape != hr.shape:
-                            raise SrkitError(
-                                f"{path}: model {upscaler.name} returned shape {tuple(sr.shape)} "
-                                f"for x{scale}, expected {tuple(hr.shape)}"
-                            )
+                        lr, sr = _super_resolve(upscaler, group, hr, scale, path)
                         sr_u8, hr_np = _hwc(to_uint8(sr)), _hwc(hr)
                         score = ImageScore(
                             dataset=dataset.name,

@@ -26,6 +26,8 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
             "interpolation baseline. Writes <stem>_x<scale>.<ext> beside each input (or into -o OUTDIR), "
             "in seamless overlapping tiles. Gray stays gray, alpha is kept (upscaled bicubic), 16-bit "
             "stays 16-bit (PNG/TIFF), EXIF orientation is applied and the ICC profile carried over. "
+            "Outputs record that srkit wrote them (an XMP packet: source, model, scale), so a folder "
+            "can be its own output folder and --overwrite replaces only srkit's outputs. "
             "Bad files are listed at the end and make the exit status 1."
         ),
     )
@@ -80,7 +82,11 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         choices=["png", "jpg", "webp"],
         help="output format (default: the input's, or png when the input's suffix is not an image one)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs that srkit wrote (never an input, never a file srkit did not write)",
+    )
     p.add_argument("--recursive", action="store_true", help="look for images in sub-folders too")
     p.set_defaults(func=run_upscale_command)
 
@@ -90,8 +96,10 @@ def run_upscale_command(args: argparse.Namespace) -> int:
     # import-time cost: torch and the upscaling stack load only when the command runs
     from srkit.infer.upscale import TileSize, plan_jobs, resolve_scale, run_upscale
     from srkit.infer.upscalers import load_upscaler
+    from srkit.io.atomic import install_signal_cleanup
     from srkit.models import default_model
 
+    install_signal_cleanup()  # SIGTERM/SIGHUP: no hidden temporary files left behind
     if args.scale is not None and args.scale < 1:
         raise ConfigError(f"--scale: must be a positive integer, got {args.scale}")
     tiles = TileSize(args.tile, args.tile_overlap)

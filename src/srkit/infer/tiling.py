@@ -49,12 +49,15 @@ from srkit.errors import ConfigError, SrkitError
 
 __all__ = [
     "DEFAULT_OVERLAP",
+    "MAX_TILES",
     "MIN_TILE",
+    "MIN_TILE_SIDE",
     "TileFn",
     "auto_tile_size",
     "available_memory",
     "axis_weights",
     "check_tiling",
+    "tile_count",
     "tile_spans",
     "upscale_tiled",
 ]
@@ -63,6 +66,13 @@ __all__ = [
 DEFAULT_OVERLAP = 16
 #: Smallest tile :func:`auto_tile_size` picks and :func:`upscale_tiled` halves down to.
 MIN_TILE = 32
+#: Smallest tile side accepted at all (input pixels). Every tile is one network call that sees only its
+#: own pixels: 3-pixel tiles with overlap 1 cut a 48x32 image into 384 calls (minutes on a CPU) whose
+#: outputs are nearly all seam.
+MIN_TILE_SIDE = 8
+#: Most tiles one image may be cut into (network calls per image); a 16000x12000 image in 128-pixel tiles
+#: with the default overlap needs 15,400.
+MAX_TILES = 20_000
 #: Largest tile :func:`auto_tile_size` picks (CPU, CUDA): bigger tiles do not run faster.
 MAX_TILE = {"cpu": 512, "cuda": 2048}
 #: Share of the free memory a tile's working set may use, and a cap in bytes (CPU only).
@@ -78,8 +88,9 @@ TileFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def check_tiling(tile: int | None, overlap: int) -> None:
-    """Validate ``tile`` (``None`` = automatic, 0 = whole image, else the tile side in input pixels)
-    and ``overlap`` (>= 0, and less than half of a given tile).
+    """Validate ``tile`` (``None`` = automatic, 0 = whole image, else the tile side in input pixels, at
+    least :data:`MIN_TILE_SIDE`) and ``overlap`` (>= 0, and less than half of a given tile). How many
+    tiles an image needs is bounded when it is cut (:data:`MAX_TILES`).
 
     Raises:
         ConfigError: one line naming the bad value.
@@ -88,8 +99,30 @@ def check_tiling(tile: int | None, overlap: int) -> None:
         raise ConfigError(f"tile: must be a non-negative integer (0 = whole image), got {tile!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
         raise ConfigError(f"tile overlap: must be a non-negative integer, got {overlap!r}")
+    if tile and tile < MIN_TILE_SIDE:
+        raise ConfigError(
+            f"tile: {tile} is too small: every tile is one network call that sees only its own pixels; "
+            f"use at least {MIN_TILE_SIDE} (or 0 for the whole image)"
+        )
     if tile and 2 * overlap >= tile:
         raise ConfigError(f"tile overlap: {overlap} must be less than half the tile size ({tile})")
+
+
+def tile_count(height: int, width: int, tile: int, overlap: int, align: int = 1) -> int:
+    """How many tiles of ``tile`` pixels (0: the whole image) cut a ``height x width`` image."""
+    if not tile:
+        return 1
+    return len(tile_spans(height, tile, overlap, align)) * len(tile_spans(width, tile, overlap, align))
+
+
+def _check_tile_count(height: int, width: int, tile: int, overlap: int, align: int) -> None:
+    count = tile_count(height, width, tile, overlap, align)
+    if count > MAX_TILES:
+        raise ConfigError(
+            f"tile: {tile}x{tile} tiles with overlap {overlap} would cut this {width}x{height} image into "
+            f"{count:,} tiles, more than {MAX_TILES:,} network calls; use larger tiles (or 0 for the whole "
+            "image)"
+        )
 
 
 def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
@@ -242,6 +275,7 @@ class _TileGrid:
     ) -> None:
         self.fn, self.x, self.scale, self.out, self.out_dtype = fn, x, scale, out, out_dtype
         self.batch, _, self.height, self.width = x.shape
+        _check_tile_count(self.height, self.width, tile, overlap, align)
         self.rows = tile_spans(self.height, tile, overlap, align)
         self.cols = tile_spans(self.width, tile, overlap, align)
         self.wy, self.wx = axis_weights(self.rows, scale, overlap), axis_weights(self.cols, scale, overlap)
@@ -475,5 +509,10 @@ def upscale_tiled(
                 ) from None
             current = max(MIN_TILE, effective // 2)
             current_overlap = min(current_overlap, current // 2 - 1)
+            if tile_count(x.shape[-2], x.shape[-1], current, current_overlap, align) > MAX_TILES:
+                raise SrkitError(
+                    f"out of memory with {effective}x{effective} tiles, and {current}x{current} tiles would "
+                    f"make more than {MAX_TILES:,} of them; use --device cpu or a smaller model"
+                ) from None
             if on_retry is not None:
                 on_retry(current)

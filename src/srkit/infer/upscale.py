@@ -19,36 +19,63 @@ What happens to an image:
 Memory: the result is assembled directly in a ``uint8``/``uint16`` ``(H, W, C)`` buffer, tile row by
 tile row, and encoded from it, so a 4000x3000 -> 16000x12000 RGB upscale holds the 576 MB result
 instead of 2.3 GB of float32 (``benchmarks/upscale_memory.py``).
+
+Outputs are never lost, mixed or half-written:
+
+- every output is written atomically (:mod:`srkit.io.atomic`) and carries srkit's **provenance
+  marker** (an XMP packet naming the input file, the model and the scale; see
+  :mod:`srkit.io.images.encode`). ``--overwrite`` replaces only files that have it, never a user's
+  picture that happens to have an output's name (nor a BMP, which holds no metadata); folder scans
+  recognise earlier outputs by it, so a folder can be its own output folder (``-o .``);
+- whether the output path is free is checked when planning and again at the moment of the rename
+  (a no-replace hard link), so two runs on one folder never replace each other's outputs;
+- an output path that is a symlink is replaced by the new file: the link, never the file it points
+  to (which must itself be an srkit output for ``--overwrite`` to replace the link); the new file never
+  gets setuid, setgid or sticky bits;
+- temporary files that killed runs left in an output folder are removed when a run starts there.
+
+Every input that cannot be used (an unreadable folder or sub-folder, a symlink loop, an output folder
+that cannot be written) is a failed input with a one-line reason; the run goes on with the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import glob
+import itertools
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 
 from srkit.archs import Runner, Upscaler
 from srkit.degrade import resize
-from srkit.errors import ConfigError, ImageError, SrkitError
+from srkit.errors import ConfigError, ImageError, SrkitError, one_line
 from srkit.infer.tiling import DEFAULT_OVERLAP, TileFn, auto_tile_size, check_tiling, upscale_tiled
 from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
+from srkit.io.atomic import NotReplacedError, remove_stale_temporaries
 from srkit.io.images import SUFFIX_FORMATS
+from srkit.io.images.encode import read_provenance
 
 __all__ = [
     "FORMATS",
     "Job",
+    "OutputKeptError",
     "RunResult",
+    "is_srkit_output",
     "output_name",
     "plan_jobs",
+    "provenance",
     "resolve_scale",
     "run_upscale",
+    "safe_print",
     "upscale_array",
     "upscale_file",
     "upscale_image",
@@ -206,8 +233,13 @@ def upscale_image(
 
 
 # --------------------------------------------------------------------------------------------------
-# Writing integer pixels with the input's metadata
+# Writing integer pixels with the input's metadata and srkit's provenance marker
 # --------------------------------------------------------------------------------------------------
+
+
+class OutputKeptError(ImageError):
+    """The output path was taken when the result was ready (another run wrote it meanwhile, or it is
+    not srkit's and ``--overwrite`` may not replace it); nothing was written."""
 
 
 def _output_format(path: Path) -> str:
@@ -222,12 +254,42 @@ def output_bit_depth(info: ImageInfo, path: Path) -> int:
     return 16 if info.bit_depth == 16 and _output_format(path) in ("PNG", "TIFF") else 8
 
 
-def write_pixels(path: Path, data: np.ndarray, info: ImageInfo, *, scale: int = 1, quality: int = 95) -> Path:
+def provenance(source: Path, upscaler: Upscaler, scale: int) -> dict[str, str]:
+    """The provenance marker of an output (see :mod:`srkit.io.images.encode`): the input's file name
+    (not its folder), the model and the scale."""
+    return {"source": source.name, "model": upscaler.name, "scale": str(scale)}
+
+
+def is_srkit_output(path: Path) -> bool:
+    """Whether the image file at ``path`` carries srkit's provenance marker (a BMP never does)."""
+    return read_provenance(path) is not None
+
+
+def write_pixels(
+    path: Path,
+    data: np.ndarray,
+    info: ImageInfo,
+    *,
+    scale: int = 1,
+    quality: int = 95,
+    provenance: dict[str, str] | None = None,
+    overwrite: bool | Callable[[Path], bool] = True,
+) -> Path:
     """Write ``uint8``/``uint16`` ``(H, W, C)`` pixels (C = 1-4, the last of 2 or 4 is alpha) to ``path``
     atomically with :func:`srkit.io.write_image` (whose integer path makes no float copy), keeping
-    ``info``'s ICC profile and EXIF, and its dpi multiplied by ``scale``."""
+    ``info``'s ICC profile and EXIF, and its dpi multiplied by ``scale``; ``provenance`` and
+    ``overwrite`` as :func:`~srkit.io.write_image` takes them."""
     dpi = (info.dpi[0] * scale, info.dpi[1] * scale) if info.dpi else None
-    return write_image(path, data, icc_profile=info.icc_profile, exif=info.exif, dpi=dpi, quality=quality)
+    return write_image(
+        path,
+        data,
+        icc_profile=info.icc_profile,
+        exif=info.exif,
+        dpi=dpi,
+        quality=quality,
+        provenance=provenance,
+        overwrite=overwrite,
+    )
 
 
 def upscale_file(
@@ -238,14 +300,40 @@ def upscale_file(
     *,
     tiles: TileSize,
     progress: bool = False,
+    overwrite: bool = True,
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Read ``source``, upscale it and write ``target`` (atomically: no partial file on failure).
-    Returns ``((w, h), (W, H))``."""
+    """Read ``source``, upscale it and write ``target`` (atomically: no partial file on failure) with
+    srkit's provenance marker. Returns ``((w, h), (W, H))``.
+
+    What is at ``target`` when the result is renamed into place decides, at that moment: nothing there:
+    written; a file srkit wrote (it has the marker): replaced when ``overwrite``; anything else, or
+    anything at all without ``overwrite``: kept (:class:`OutputKeptError`). A symlink at ``target`` is
+    replaced by the output (the link, never the file it points to) when it points to an srkit output.
+    """
     image = read_image(source)
+    if image.info.frames > 1:  # animated GIF/PNG/WebP, multi-page TIFF
+        safe_print(f"srkit: note: {source} has {image.info.frames} frames; frame 1 is upscaled", sys.stderr)
     data = upscale_image(
         upscaler, image, scale, tiles=tiles, bit_depth=output_bit_depth(image.info, target), progress=progress
     )
-    write_pixels(target, data, image.info, scale=scale)
+    try:
+        write_pixels(
+            target,
+            data,
+            image.info,
+            scale=scale,
+            provenance=provenance(source, upscaler, scale),
+            overwrite=is_srkit_output if overwrite else False,
+        )
+    except ImageError as exc:
+        if not isinstance(exc.__cause__, NotReplacedError):
+            raise
+        reason = (
+            "was not written by srkit; not replaced"
+            if overwrite
+            else "was written meanwhile (another run?); kept"
+        )
+        raise OutputKeptError(target, f"exists and {reason}") from exc
     return (image.width, image.height), (data.shape[1], data.shape[0])
 
 
@@ -256,12 +344,14 @@ def upscale_file(
 
 @dataclasses.dataclass
 class Job:
-    """One input file, where its output goes, and why it is not processed (``error``/``skip``)."""
+    """One input file, where its output goes, why it is not processed (``error``/``skip``), and whether
+    an existing srkit output there may be replaced (``overwrite``)."""
 
     source: Path
     target: Path | None
     error: str | None = None
     skip: str | None = None
+    overwrite: bool = False
 
 
 def output_name(source: Path, scale: int, fmt: str | None) -> str:
@@ -274,61 +364,154 @@ def output_name(source: Path, scale: int, fmt: str | None) -> str:
     return f"{source.stem}_x{scale}{suffix}"
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _os_reason(exc: OSError) -> str:
+    """A file-system error without the path it repeats: ``permission denied``, ``symlink loop``, ..."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    text = exc.strerror or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
-def _scan_folder(folder: Path, recursive: bool) -> list[Path]:
-    """Image files in ``folder`` (by suffix; hidden files and folders skipped), sorted."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p, folder)
-    )
+def _real(path: Path) -> Path:
+    """``path`` with symlinks resolved as far as they go (never raises, unlike ``Path.resolve`` on a
+    symlink loop)."""
+    return Path(os.path.realpath(path))
 
 
-def _drop_own_outputs(files: list[Path], scale: int, fmt: str | None, out_dir: Path | None) -> list[Path]:
-    """Scanned files minus results of earlier runs: files inside ``out_dir`` and files that are the
-    planned output of another scanned file beside it."""
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _kind(path: Path) -> str:
+    """``"dir"``, ``"file"`` (regular), ``"missing"``, or why ``path`` cannot be used."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as exc:
+        return f"cannot access ({_os_reason(exc)})"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _scan_folder(folder: Path, recursive: bool) -> tuple[list[Path], list[Job]]:
+    """Image files in ``folder`` (by suffix; hidden files and folders skipped; symlinked sub-folders not
+    followed), sorted, and failed jobs for what cannot be read: an unreadable (sub-)folder, an image
+    entry that cannot be looked at (a symlink loop)."""
+    files: list[Path] = []
+    failed: list[Job] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as found:
+                entries = list(found)
+        except OSError as exc:
+            failed.append(Job(current, None, error=f"cannot read this folder ({_os_reason(exc)})"))
+            continue
+        for entry in entries:
+            path = current / entry.name
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive:
+                        pending.append(path)
+                elif entry.is_file() and _is_image_name(path):
+                    files.append(path)
+            except OSError as exc:
+                if _is_image_name(path):
+                    failed.append(Job(path, None, error=f"cannot access ({_os_reason(exc)})"))
+    return sorted(files), sorted(failed, key=lambda job: job.source)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def _drop_own_outputs(
+    files: list[Path], scale: int, fmt: str | None, out_dir: Path | None, root: Path
+) -> list[Path]:
+    """Scanned files (found under ``root``) minus srkit's outputs: files with srkit's provenance marker,
+    files named as the planned output of another scanned file beside them (outputs without a marker:
+    BMP, or written by an older srkit), and files inside ``out_dir`` when it is a folder of its own
+    below ``root``. Outputs written into the input folder itself (``-o`` = the input folder) are thus
+    told apart from the inputs there."""
     planned = {f.with_name(output_name(f, scale, fmt)) for f in files}
-    outputs = out_dir.resolve() if out_dir is not None else None
+    outputs = _real(out_dir) if out_dir is not None else None
+    base = _real(root)
+    dedicated = outputs is not None and outputs != base and _is_within(outputs, base)
     return [
-        f for f in files if f not in planned and (outputs is None or not f.resolve().is_relative_to(outputs))
+        f
+        for f in files
+        if f not in planned
+        and not (dedicated and outputs is not None and _is_within(_real(f), outputs))
+        and not is_srkit_output(f)
     ]
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folder part of ``pattern`` before its first wildcard."""
+    parts = Path(pattern).parts
+    plain = list(itertools.takewhile(lambda p: not _GLOB_CHARS & set(p), parts))
+    return Path(*plain) if plain else Path(".")
+
+
+def _expand_glob(text: str, *, recursive: bool) -> tuple[list[Path], list[Job]]:
+    """Image files matching the pattern ``text``, and failed jobs (unreadable matches; no match)."""
+    pattern = os.path.expanduser(text)
+    files, failed = [], []
+    for match in sorted(Path(m) for m in glob.glob(pattern, recursive=recursive)):
+        kind = _kind(match)
+        if kind == "file" and _is_image_name(match):
+            files.append(match)
+        elif kind.startswith("cannot") and _is_image_name(match):
+            failed.append(Job(match, None, error=kind))
+    if not files and not failed:
+        base = _glob_base(pattern)
+        try:
+            os.scandir(base).close()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return [], [Job(Path(text), None, error=f"cannot read the folder {base} ({_os_reason(exc)})")]
+    return files, failed
 
 
 def _expand(
     inputs: Sequence[str], *, recursive: bool, scale: int, fmt: str | None, out_dir: Path | None
 ) -> tuple[list[tuple[Path, Path | None]], list[Job]]:
     """Inputs -> ``[(file, root folder or None)]`` (explicit files, folder contents, glob matches) and
-    failed jobs for inputs that match nothing. Files found by scanning a folder or a pattern skip
-    earlier outputs (see :func:`_drop_own_outputs`); files named explicitly are always taken."""
+    failed jobs for inputs that match nothing or cannot be read. Files found by scanning a folder or a
+    pattern skip srkit's outputs (see :func:`_drop_own_outputs`); files named explicitly are always
+    taken."""
     found: list[tuple[Path, Path | None]] = []
     failed: list[Job] = []
     for text in inputs:
         path = Path(text).expanduser()
-        if path.is_dir():
-            files = _drop_own_outputs(_scan_folder(path, recursive), scale, fmt, out_dir)
-            if not files:
-                failed.append(
-                    Job(
-                        path,
-                        None,
-                        error="no image files in this folder"
-                        + ("" if recursive else " (--recursive looks in subfolders)"),
-                    )
-                )
+        kind = _kind(path)
+        if kind == "dir":
+            scanned, unreadable = _scan_folder(path, recursive)
+            files = _drop_own_outputs(scanned, scale, fmt, out_dir, path)
+            failed += unreadable
+            if not files and not unreadable:
+                hint = "" if recursive else " (--recursive looks in subfolders)"
+                failed.append(Job(path, None, error="no image files in this folder" + hint))
             found += [(f, path) for f in files]
-        elif path.exists():
+        elif kind == "file":
             found.append((path, None))
         elif _GLOB_CHARS & set(text):
-            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=recursive))
-            files = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
-            files = _drop_own_outputs(files, scale, fmt, out_dir)
-            if not files:
+            matched, unreadable = _expand_glob(text, recursive=recursive)
+            files = _drop_own_outputs(matched, scale, fmt, out_dir, _glob_base(os.path.expanduser(text)))
+            failed += unreadable
+            if not files and not unreadable:
                 failed.append(Job(path, None, error="no image files match this pattern"))
             found += [(f, None) for f in files]
         else:
-            failed.append(Job(path, None, error="no such file or folder"))
+            failed.append(Job(path, None, error="no such file or folder" if kind == "missing" else kind))
     return found, failed
 
 
@@ -339,6 +522,57 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+#: Longest file name (bytes) of the usual file systems.
+_NAME_MAX = 255
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why outputs cannot be written into ``folder`` (created when missing), or ``None``."""
+    for candidate in (folder, *folder.parents):
+        try:
+            mode = os.stat(candidate).st_mode
+        except FileNotFoundError:
+            continue  # created when the output is written
+        except OSError as exc:
+            return f"cannot use the output folder {candidate} ({_os_reason(exc)})"
+        if not stat.S_ISDIR(mode):
+            return f"the output folder {candidate} is not a folder"
+        if not os.access(candidate, os.W_OK | os.X_OK):
+            return f"cannot write into the output folder {candidate} (permission denied)"
+        return None
+    return None
+
+
+def _target_problem(target: Path, overwrite: bool) -> tuple[str | None, str | None]:
+    """``(error, skip)`` of writing ``target`` as planned: both ``None`` when it may be written."""
+    if len(os.fsencode(target.name)) > _NAME_MAX:
+        return f"the output name {target.name} is longer than {_NAME_MAX} bytes", None
+    try:
+        os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return _folder_problem(target.parent), None
+    except OSError as exc:
+        return _folder_problem(
+            target.parent
+        ) or f"cannot access the output {target} ({_os_reason(exc)})", None
+    try:
+        is_dir = stat.S_ISDIR(os.stat(target).st_mode)
+    except FileNotFoundError:
+        is_dir = False  # a symlink to nothing: there, and not srkit's
+    except OSError as exc:
+        return f"cannot use the output {target} ({_os_reason(exc)})", None
+    if is_dir:
+        return f"output {target} is a folder", None
+    ours = is_srkit_output(target)
+    if not overwrite:
+        return None, f"{target} exists" + (
+            " (--overwrite replaces it)" if ours else " and was not written by srkit (kept)"
+        )
+    if not ours:
+        return f"output {target} exists and was not written by srkit; not replaced", None
+    return None, None
 
 
 def plan_jobs(
@@ -354,15 +588,18 @@ def plan_jobs(
 
     Outputs go to ``out_dir`` (keeping the sub-folder layout of files found under a folder) or beside
     each input, named by :func:`output_name`. A job gets ``error`` when its output would replace one
-    of the inputs (refused even with ``overwrite``) or another job's output, and ``skip`` when the output
-    exists and ``overwrite`` is false.
+    of the inputs (refused even with ``overwrite``), another job's output, or a file srkit did not write
+    (recognised by its provenance marker), or cannot be written there (a folder, a symlink loop, an
+    unwritable folder); and ``skip`` when the output exists and ``overwrite`` is false. The same check
+    is made again when each output is renamed into place (:func:`upscale_file`), so runs working on one
+    folder at once do not replace each other's outputs.
     """
     found, failed = _expand(inputs, recursive=recursive, scale=scale, fmt=fmt, out_dir=out_dir)
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}  # resolved input -> as given
     inodes: dict[tuple[int, int], Path] = {}
     for source, root in found:
-        key = source.resolve()
+        key = _real(source)
         if key in seen:
             continue
         seen[key] = source
@@ -375,21 +612,19 @@ def plan_jobs(
             folder = out_dir / source.parent.relative_to(root)
         else:
             folder = out_dir
-        jobs.append(Job(source, folder / output_name(source, scale, fmt)))
+        jobs.append(Job(source, folder / output_name(source, scale, fmt), overwrite=overwrite))
     targets: dict[Path, Path] = {}
     for job in jobs:
         assert job.target is not None
-        key = job.target.resolve()
+        key = _real(job.target)
         identity = _identity(job.target)
         clash = seen.get(key) or (inodes.get(identity) if identity is not None else None)
         if clash is not None:
             job.error = f"refusing to overwrite the input {clash} with the output"
         elif key in targets:
             job.error = f"output {job.target} is also the output of {targets[key]}"
-        elif job.target.is_dir():
-            job.error = f"output {job.target} is a folder"
-        elif job.target.exists() and not overwrite:
-            job.skip = f"{job.target} exists (--overwrite replaces it)"
+        else:
+            job.error, job.skip = _target_problem(job.target, overwrite)
         targets.setdefault(key, job.source)
     return failed + jobs
 
@@ -409,16 +644,38 @@ class RunResult:
     failed: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
 
 
+def safe_print(text: str, file: TextIO | None = None) -> None:
+    """``print`` that cannot fail on a character the stream's encoding lacks (a file name with an
+    undecodable byte, held as a surrogate escape): such characters are printed as ``\\uXXXX``."""
+    stream = sys.stdout if file is None else file
+    try:
+        print(text, file=stream)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream)
+
+
 def _reason(exc: BaseException, source: Path) -> str:
-    """One line: an :class:`ImageError` about ``source`` without the repeated path, else the message."""
+    """One line, never cut: an :class:`ImageError` about ``source`` without the repeated path, another
+    srkit error as it is, a file-system error by its reason, else the type and (at most 300
+    characters of) the message."""
     if isinstance(exc, ImageError) and Path(exc.path) == source:
-        text = exc.reason
-    elif isinstance(exc, SrkitError):
-        text = str(exc)
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+        return " ".join(exc.reason.split()) or type(exc).__name__
+    if isinstance(exc, SrkitError):
+        return one_line(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename is not None and Path(exc.filename) != source else ""
+        return f"{_os_reason(exc)}{where}"
+    return f"{type(exc).__name__}: {one_line(exc, 300)}"
+
+
+def _clean_output_folders(jobs: Sequence[Job], echo: Callable[[str], None]) -> None:
+    """Remove the temporary files that killed runs left in the output folders of ``jobs``."""
+    folders = dict.fromkeys(job.target.parent for job in jobs if job.target is not None)
+    for folder in folders:
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            echo(f"removed {len(removed)} temporary file(s) an interrupted run left in {folder}")
 
 
 def run_upscale(
@@ -428,12 +685,14 @@ def run_upscale(
     *,
     tiles: TileSize,
     progress: bool = False,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = safe_print,
 ) -> RunResult:
-    """Process ``jobs`` in order; a failing file is recorded and the run goes on."""
+    """Process ``jobs`` in order; a failing file is recorded and the run goes on. An output that another
+    run wrote meanwhile is kept (the job becomes a skip); one that is not srkit's is never replaced."""
     jobs = list(jobs)
     result = RunResult()
     todo = [j for j in jobs if j.error is None and j.skip is None]
+    _clean_output_folders(todo, echo)
     for job in jobs:
         if job.error is not None:
             result.failed.append((job.source, job.error))
@@ -445,25 +704,57 @@ def run_upscale(
         from tqdm import tqdm  # import-time cost: only when a bar is shown
 
         bar = tqdm(total=len(todo), desc="images", unit="image", dynamic_ncols=True)
-        echo = bar.write
+        echo = _beside_bar(tqdm, echo)
     try:
         for job in todo:
-            assert job.target is not None
-            start = time.perf_counter()
-            try:
-                (w, h), (ow, oh) = upscale_file(
-                    upscaler, job.source, job.target, scale, tiles=tiles, progress=progress
-                )
-            except Exception as exc:  # any failure is this file's; the run goes on
-                result.failed.append((job.source, _reason(exc, job.source)))
-                echo(f"FAILED {job.source}: {_reason(exc, job.source)}")
-            else:
-                result.written.append((job.source, job.target))
-                seconds = time.perf_counter() - start
-                echo(f"{job.source} -> {job.target} ({w}x{h} -> {ow}x{oh}, {seconds:.1f} s)")
+            _run_job(job, upscaler, scale, tiles=tiles, progress=progress, result=result, echo=echo)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
     return result
+
+
+def _beside_bar(tqdm: Any, echo: Callable[[str], None]) -> Callable[[str], None]:
+    """``echo`` with the progress bar cleared while it prints."""
+
+    def write(text: str) -> None:
+        with tqdm.external_write_mode():
+            echo(text)
+
+    return write
+
+
+def _run_job(
+    job: Job,
+    upscaler: Upscaler,
+    scale: int,
+    *,
+    tiles: TileSize,
+    progress: bool,
+    result: RunResult,
+    echo: Callable[[str], None],
+) -> None:
+    """One job of :func:`run_upscale`, its outcome recorded in ``result`` and echoed."""
+    assert job.target is not None
+    start = time.perf_counter()
+    try:
+        (w, h), (ow, oh) = upscale_file(
+            upscaler, job.source, job.target, scale, tiles=tiles, progress=progress, overwrite=job.overwrite
+        )
+    except OutputKeptError as exc:
+        if job.overwrite:
+            result.failed.append((job.source, f"output {exc.path} {exc.reason}"))
+            echo(f"FAILED {job.source}: output {exc.path} {exc.reason}")
+        else:
+            job.skip = f"{exc.path} {exc.reason}"
+            result.skipped.append(job)
+            echo(f"skip {job.source}: {job.skip}")
+    except Exception as exc:  # any failure is this file's; the run goes on
+        result.failed.append((job.source, _reason(exc, job.source)))
+        echo(f"FAILED {job.source}: {_reason(exc, job.source)}")
+    else:
+        result.written.append((job.source, job.target))
+        seconds = time.perf_counter() - start
+        echo(f"{job.source} -> {job.target} ({w}x{h} -> {ow}x{oh}, {seconds:.1f} s)")

@@ -45,6 +45,13 @@ FORMAT_VERSION = "1"
 
 _META_KEYS = ("srkit_format", "arch", "hparams", "scale", "extra")
 
+#: Bounds on what the metadata of a file may ask for, checked before it is parsed: the JSON text of
+#: ``hparams`` and ``extra`` (srkit writes about 160 and 2,000 characters), how deeply it nests (a
+#: recipe in ``extra`` nests 4-5 levels) and the length of the ``arch`` name.
+MAX_META_CHARS = {"hparams": 64 * 1024, "extra": 1024 * 1024}
+MAX_META_DEPTH = 32
+MAX_ARCH_CHARS = 64
+
 
 @dataclass(frozen=True)
 class WeightsMeta:
@@ -180,7 +187,24 @@ def write_weights(
 # --------------------------------------------------------------------------------------------------
 
 
-def _parse_meta(path: Path, metadata: Mapping[str, str] | None) -> WeightsMeta:
+def _depth(value: Any) -> int:
+    """How deeply JSON lists and objects nest in ``value`` (0 for a scalar), counted without recursion;
+    stops counting past :data:`MAX_META_DEPTH`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack and deepest <= MAX_META_DEPTH:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_header(path: Path, metadata: Mapping[str, str] | None) -> Mapping[str, str]:
+    """``metadata`` when it is srkit metadata of the supported version with every key present and
+    within :data:`MAX_META_CHARS` / :data:`MAX_ARCH_CHARS`."""
     if not metadata or "srkit_format" not in metadata:
         raise SrkitError(
             f"{path}: not an srkit weights file (safetensors without srkit metadata); "
@@ -189,21 +213,48 @@ def _parse_meta(path: Path, metadata: Mapping[str, str] | None) -> WeightsMeta:
     version = metadata["srkit_format"]
     if version != FORMAT_VERSION:
         raise SrkitError(
-            f"{path}: srkit weights format {version!r} is not supported by this srkit "
+            f"{path}: srkit weights format {version[:20]!r} is not supported by this srkit "
             f"(reads format {FORMAT_VERSION!r}); upgrade srkit"
         )
     missing = [k for k in _META_KEYS if k not in metadata]
     if missing:
         raise SrkitError(f"{path}: corrupt srkit metadata: missing {', '.join(missing)}")
-    arch = metadata["arch"]
+    if len(metadata["arch"]) > MAX_ARCH_CHARS:
+        raise SrkitError(f"{path}: corrupt srkit metadata: arch name of {len(metadata['arch'])} characters")
+    for key, limit in MAX_META_CHARS.items():
+        if len(metadata[key]) > limit:
+            raise SrkitError(
+                f"{path}: corrupt srkit metadata: {key} is {len(metadata[key])} characters (at most {limit})"
+            )
+    return metadata
+
+
+def _json_object(path: Path, key: str, text: str) -> dict[str, Any]:
+    """The JSON object ``text`` of metadata ``key``, nesting at most :data:`MAX_META_DEPTH` levels."""
     try:
-        hparams = json.loads(metadata["hparams"])
-        extra = json.loads(metadata["extra"])
+        value = json.loads(text)
+    except RecursionError:
+        raise SrkitError(f"{path}: corrupt srkit metadata: {key} nests too deeply") from None
+    except ValueError as exc:
+        raise SrkitError(f"{path}: corrupt srkit metadata: {key}: {one_line(exc, 200)}") from None
+    if not isinstance(value, dict):
+        raise SrkitError(f"{path}: corrupt srkit metadata: hparams and extra must be JSON objects")
+    if _depth(value) > MAX_META_DEPTH:
+        raise SrkitError(
+            f"{path}: corrupt srkit metadata: {key} nests more than {MAX_META_DEPTH} levels deep"
+        )
+    return value
+
+
+def _parse_meta(path: Path, metadata: Mapping[str, str] | None) -> WeightsMeta:
+    metadata = _check_header(path, metadata)
+    arch = metadata["arch"]
+    hparams = _json_object(path, "hparams", metadata["hparams"])
+    extra = _json_object(path, "extra", metadata["extra"])
+    try:
         scale = int(metadata["scale"])
     except ValueError as exc:
-        raise SrkitError(f"{path}: corrupt srkit metadata: {one_line(exc)}") from None
-    if not isinstance(hparams, dict) or not isinstance(extra, dict):
-        raise SrkitError(f"{path}: corrupt srkit metadata: hparams and extra must be JSON objects")
+        raise SrkitError(f"{path}: corrupt srkit metadata: scale: {one_line(exc, 200)}") from None
     if not arch or scale < 1:
         raise SrkitError(f"{path}: corrupt srkit metadata: arch={arch!r}, scale={scale}")
     return WeightsMeta(arch=arch, hparams=hparams, scale=scale, extra=extra)

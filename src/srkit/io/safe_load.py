@@ -16,11 +16,35 @@ its restricted unpickler could be escaped (CVE-2025-32434).
 
 Training frameworks nest the weights in containers and prefix their keys; :func:`read_checkpoint`
 unwraps both (see :data:`STATE_DICT_CONTAINER_KEYS` and :data:`WRAPPER_PREFIXES`).
+
+A small file must not cost gigabytes: before ``torch.load`` (and before srkit's own opcode scan) a
+PyTorch file is checked against bounds that every real checkpoint passes by a wide margin
+(:func:`check_torch_file`). A zip-format file is checked from its central directory, before anything
+is inflated: each member's declared uncompressed size and compression ratio, the total, the pickle
+(``data.pkl``) and the number of members. A legacy file's pickles are measured by parsing their opcodes
+(which builds nothing). The bounds, and what the real third-party checkpoints of ``$SRKIT_SHARED/weights``
+measure (``tests/test_hostile_checkpoints.py`` checks that they all pass):
+
+- :data:`MAX_PICKLE_BYTES` (2 MiB) for the pickle: the largest real one is 49,867 bytes (BSRN's
+  ``data.pkl``, 348 tensors, about 145 bytes per tensor; the legacy files' pickles take 30,837 bytes at
+  most, PAN's), so 2 MiB holds some 14,000 tensors (RRDBNet has 702); PyTorch's restricted unpickler was
+  measured at about 220 bytes of memory per pickle byte in the worst case (a pickle of empty sets: 1.9
+  MiB took 450 MB and 20 s on a loaded 2-core machine), so the bound keeps a hostile pickle under half a
+  gigabyte.
+- :data:`MAX_MEMBER_RATIO` (100) for any member over :data:`RATIO_FLOOR` (1 MiB) declared: ``torch.save``
+  stores members uncompressed (ratio 1.00 in every real file but one, re-zipped with deflate: 2.98 at
+  most, its ``data.pkl``); float weights compress by 1.1 at most, only a bomb (or a large all-zero tensor)
+  reaches 100.
+- the total declared uncompressed size at most :data:`MAX_INFLATION` (8) times the file's size plus
+  :data:`INFLATION_FLOOR` (16 MiB): the real files measure 0.96 to 1.07 times their size.
+- :data:`MAX_MEMBERS` (100,000) members: one per stored tensor plus about five (the real files have
+  26 to 348).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import pickletools
 import re
@@ -78,7 +102,24 @@ _UNSAFE_HINT = re.compile(r"reduce|build|global|class|allowlist", re.IGNORECASE)
 _DETAIL = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")
 #: Globals of ordinary ``torch.save`` files, ignored when naming the object that made a load fail.
 _ORDINARY_GLOBALS = re.compile(r"(torch|collections|_codecs)\..*")
-_SCAN_LIMIT = 64 * 1024 * 1024
+
+#: Bounds checked by :func:`check_torch_file` before ``torch.load`` (see the module docstring for the
+#: evidence): the pickle's size, a member's compression ratio (for members over ``RATIO_FLOOR``),
+#: the total declared uncompressed size (``MAX_INFLATION`` times the file's size plus
+#: ``INFLATION_FLOOR``) and the number of zip members.
+MAX_PICKLE_BYTES = 2 * 1024 * 1024
+MAX_MEMBER_RATIO = 100
+RATIO_FLOOR = 1024 * 1024
+MAX_INFLATION = 8
+INFLATION_FLOOR = 16 * 1024 * 1024
+MAX_MEMBERS = 100_000
+
+#: The pickles at the start of a legacy (pre-1.6) ``torch.save`` file: magic number, protocol version,
+#: system info, the object, the storage keys; the storages' raw bytes follow.
+_LEGACY_PICKLES = 5
+#: Compression methods PyTorch's zip reader inflates: stored and deflate.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,6 +132,8 @@ def is_safetensors_file(path: str | Path) -> bool:
     object), whatever its suffix; reads 9 bytes."""
     path = Path(path)
     try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            return False
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(9)
@@ -143,19 +186,115 @@ def _scan_globals(stream: IO[bytes]) -> list[str]:
 def pickled_globals(path: str | Path) -> list[str]:
     """The Python objects (``module.name``) a PyTorch or pickle file refers to, in order, without
     unpickling it: parsed from the opcodes of the zip format's ``data.pkl`` or of the legacy format's
-    pickles. Empty when the file is not a pickle or cannot be read."""
+    pickles (at most :data:`MAX_PICKLE_BYTES` of them). Empty when the file is not a regular file, not a
+    pickle, cannot be read or exceeds the bounds of :func:`check_torch_file`."""
     path = Path(path)
     try:
-        if zipfile.is_zipfile(path):
+        if not path.is_file():
+            return []
+        with path.open("rb") as stream:
+            zipped = stream.read(4) == _ZIP_MAGIC
+        if zipped:
+            check_torch_file(path)
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if n.endswith("data.pkl")]
-                if not names or archive.getinfo(names[0]).file_size > _SCAN_LIMIT:
+                if not names:
                     return []
                 return _scan_globals(io.BytesIO(archive.read(names[0])))
         with path.open("rb") as stream:
-            return _scan_globals(stream)
-    except (OSError, zipfile.BadZipFile, ValueError):
+            return _scan_globals(io.BytesIO(stream.read(MAX_PICKLE_BYTES)))
+    except (OSError, SrkitError, zipfile.BadZipFile, ValueError, EOFError):
         return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Bounds on what a PyTorch file may cost before it is loaded
+# --------------------------------------------------------------------------------------------------
+
+
+def _too_large(path: Path, what: str) -> SrkitError:
+    return SrkitError(f"{path}: refused: {what}; a real checkpoint is far below this (a zip or pickle bomb?)")
+
+
+def _check_zip(path: Path, size: int) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise SrkitError(
+            f"{path}: not a PyTorch or safetensors checkpoint (corrupt zip: {one_line(exc, 160)})"
+        ) from None
+    if len(members) > MAX_MEMBERS:
+        raise _too_large(path, f"{len(members)} zip members (at most {MAX_MEMBERS})")
+    total = 0
+    for info in members:
+        name = info.filename
+        if info.flag_bits & 0x1:
+            raise SrkitError(f"{path}: refused: zip member {name!r} is encrypted")
+        if info.compress_type not in _ZIP_METHODS:
+            raise SrkitError(
+                f"{path}: refused: zip member {name!r} uses compression method {info.compress_type} "
+                "(PyTorch files are stored or deflated)"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR and ratio > MAX_MEMBER_RATIO:
+            raise _too_large(
+                path,
+                f"zip member {name!r} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} bytes; "
+                f"at most {MAX_MEMBER_RATIO}x)",
+            )
+        if name.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
+            raise _too_large(
+                path,
+                f"zip member {name!r} is a pickle of {info.file_size} bytes (at most {MAX_PICKLE_BYTES})",
+            )
+        total += info.file_size
+    allowed = MAX_INFLATION * size + INFLATION_FLOOR
+    if total > allowed:
+        raise _too_large(
+            path,
+            f"its zip members declare {total} bytes uncompressed, {total / max(size, 1):.0f}x the file's "
+            f"{size} bytes (at most {MAX_INFLATION}x + {INFLATION_FLOOR})",
+        )
+
+
+def _check_legacy(path: Path) -> None:
+    """The pickles at the start of a legacy file must end within :data:`MAX_PICKLE_BYTES`; files that do
+    not parse as pickles are left to ``torch.load`` to name."""
+    with path.open("rb") as f:
+        head = f.read(MAX_PICKLE_BYTES + 1)
+    stream = io.BytesIO(head)
+    for _ in range(_LEGACY_PICKLES):
+        try:
+            for _op in pickletools.genops(stream):
+                pass
+        except Exception:  # ran off the end of what was read, or not a pickle
+            if len(head) > MAX_PICKLE_BYTES and stream.tell() >= MAX_PICKLE_BYTES:
+                raise _too_large(path, f"its pickles take more than {MAX_PICKLE_BYTES} bytes") from None
+            return
+        if not head[stream.tell() : stream.tell() + 1]:
+            return
+
+
+def check_torch_file(path: str | Path) -> None:
+    """Check a PyTorch ``torch.save`` file against the bounds of the module docstring before anything
+    is inflated or unpickled: a zip-format file (recognised, as ``torch.load`` does, by its first bytes)
+    from its central directory, a legacy file by parsing its pickles' opcodes.
+
+    Raises:
+        SrkitError: one line naming the file (and the zip member) and the bound it exceeds.
+    """
+    path = Path(path)
+    try:
+        size = os.stat(path).st_size
+        with path.open("rb") as f:
+            zipped = f.read(4) == _ZIP_MAGIC
+        if zipped:
+            _check_zip(path, size)
+        else:
+            _check_legacy(path)
+    except OSError as exc:
+        raise SrkitError(f"{path}: cannot read: {one_line(exc, 160)}") from None
 
 
 def _unsafe_global(path: Path) -> str | None:
@@ -293,6 +432,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         if not tensors:
             raise SrkitError(f"{path}: holds no tensors")
         return strip_wrapper_prefixes(tensors), dict(metadata or {})
+    check_torch_file(path)
     state = unwrap_state_dict(_torch_load(path), path)
     return {k: v.detach().to("cpu") for k, v in state.items()}, None
 

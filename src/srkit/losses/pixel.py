@@ -150,10 +150,6 @@ class WeightedSum(nn.Module):
         return total, parts
 
 
-#: Every pixel-loss type, in registration order.
-LOSS_TYPES: tuple[str, ...] = tuple(PIXEL_LOSSES)
-
-
 def build_loss(specs: Sequence[tuple[str, float, dict]]) -> WeightedSum:
     """A :class:`WeightedSum` from ``(type, weight, options)`` triples, e.g. ``[('l1', 1.0, {})]``.
 
@@ -163,7 +159,7 @@ def build_loss(specs: Sequence[tuple[str, float, dict]]) -> WeightedSum:
     seen: dict[str, int] = {}
     for kind, weight, options in specs:
         if kind not in PIXEL_LOSSES:
-            raise ValueError(f"loss: unknown type {kind!r}; valid: {', '.join(LOSS_TYPES)}")
+            raise ValueError(f"loss: unknown type {kind!r}; valid: {', '.join(PIXEL_LOSSES)}")
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
         terms.append((name, weight, PIXEL_LOSSES[kind](**options)))

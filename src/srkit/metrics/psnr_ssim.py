@@ -38,6 +38,7 @@ __all__ = [
     "SSIM_WINDOW",
     "Y_OFFSET",
     "Y_WEIGHTS",
+    "crop_problem",
     "gaussian_window_1d",
     "psnr",
     "psnr_torch",
@@ -66,13 +67,26 @@ def _check_same_shape(sr_shape: tuple[int, ...], hr_shape: tuple[int, ...]) -> N
         raise ValueError(f"sr and hr shapes differ: sr {tuple(sr_shape)} vs hr {tuple(hr_shape)}")
 
 
+def crop_problem(height: int, width: int, crop_border: int, min_size: int = SSIM_WINDOW) -> str | None:
+    """Why an image of ``height x width`` cannot be scored with ``crop_border`` pixels shaved from each
+    border (fewer than ``min_size x min_size`` pixels left; SSIM needs :data:`SSIM_WINDOW`), or ``None``.
+    ``srkit eval`` skips such images with this reason."""
+    h, w = height - 2 * crop_border, width - 2 * crop_border
+    if h >= min_size and w >= min_size:
+        return None
+    return (
+        f"{width}x{height} with a border crop of {crop_border} leaves {max(w, 0)}x{max(h, 0)} pixels; "
+        f"at least {min_size}x{min_size} are needed"
+    )
+
+
 def _check_crop(crop_border: int, height: int, width: int, min_size: int = 1) -> None:
     if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)):
         raise TypeError(f"crop_border must be an int, got {type(crop_border).__name__}")
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
-    h, w = height - 2 * crop_border, width - 2 * crop_border
-    if h < min_size or w < min_size:
+    if crop_problem(height, width, crop_border, min_size) is not None:
+        h, w = height - 2 * crop_border, width - 2 * crop_border
         raise ValueError(
             f"image of {height}x{width} with crop_border={crop_border} leaves {max(h, 0)}x{max(w, 0)} "
             f"pixels; at least {min_size}x{min_size} are needed"

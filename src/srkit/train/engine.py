@@ -38,6 +38,7 @@ from srkit.errors import ConfigError, SrkitError
 from srkit.io.atomic import atomic_write_text
 from srkit.train import distributed as D
 from srkit.train.config import TrainConfig, config_to_dict, diff_keys, dump_config
+from srkit.train.disk import with_disk_hint, writing
 from srkit.train.ema import EMA
 from srkit.train.loaders import prepare_batch, train_loader
 from srkit.train.logging import RunLogger
@@ -100,6 +101,35 @@ def incompatible_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [k for k in changed if not any(k == a or k.startswith(f"{a}.") for a in RESUMABLE_CHANGES)]
 
 
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """``module`` in the channels-last memory format, except buffers whose layout is ambiguous, which
+    keep the standard strides.
+
+    A buffer like EDSR's ``(1, 3, 1, 1)`` mean is contiguous in both formats, and ``.to(memory_format=
+    channels_last)`` gives it strides ``(3, 1, 3, 3)``. DistributedDataParallel broadcasts the buffers
+    before every forward; a lone buffer is sent through a flat view of its own memory (strides
+    ``(3, 1, 1, 1)`` when unflattened) and copied back, which PyTorch refuses ("some elements of the input
+    tensor and the written-to tensor refer to a single memory location") because the two views of one
+    memory differ in strides. Strides of size-1 dimensions change no arithmetic, so results are the same.
+    """
+    module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+    for sub in module.modules():
+        for name, buffer in list(sub.named_buffers(recurse=False)):
+            if buffer.is_contiguous() and buffer.stride() != _standard_strides(buffer.shape):
+                setattr(sub, name, buffer.clone(memory_format=torch.contiguous_format))
+    return module
+
+
+def _standard_strides(shape: torch.Size) -> tuple[int, ...]:
+    """The row-major strides of a tensor of ``shape`` (what ``torch.empty(shape)`` gets)."""
+    strides: list[int] = []
+    step = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
 def due(step: int, every: int | None, total: int) -> bool:
     """Whether an every-``every``-steps action runs after ``step`` (always after the last step)."""
     return step == total or (every is not None and step % every == 0)
@@ -145,7 +175,7 @@ class Engine:
             )
         model = model.to(self.device)
         if config.train.channels_last:  # before the EMA copy, so both share the layout
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+            model = to_channels_last(model)
         self.raw_model: nn.Module = model
         self.model: nn.Module = self.prepare_module(model)
         self.ema = (
@@ -186,7 +216,7 @@ class Engine:
         from the unwrapped ``module`` and keep its weights in the objective's ``state_dict``."""
         module = module.to(self.device)
         if self.config.train.channels_last:
-            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+            module = to_channels_last(module)
         if not self.dist.enabled:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
@@ -286,7 +316,10 @@ class Engine:
 
     def export(self, path: Path, metrics: dict[str, dict[str, float]] | None = None) -> Path:
         """Write the evaluated network's weights (EMA when on) with metadata (rank 0 only)."""
-        return save_weights(path, self.eval_model, extra=self._metadata(metrics))
+        try:
+            return save_weights(path, self.eval_model, extra=self._metadata(metrics))
+        except SrkitError as err:
+            raise with_disk_hint(err) from err.__cause__
 
     # -- data ------------------------------------------------------------------------------------------
 
@@ -354,8 +387,10 @@ class Engine:
             )
         main = self.dist.is_main
         if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / CONFIG_FILE, dump_config(cfg))
+            with writing(self.run_dir, "the run folder"):
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            with writing(self.run_dir / CONFIG_FILE, "the resolved config"):
+                atomic_write_text(self.run_dir / CONFIG_FILE, dump_config(cfg))
         logger = RunLogger(
             self.run_dir,
             cfg.logging,
@@ -366,9 +401,12 @@ class Engine:
             enabled=main,
         )
         try:
-            return self._loop(logger)
-        finally:
-            logger.close()
+            result = self._loop(logger)
+        except BaseException:
+            logger.close(quiet=True)  # the error that stopped the run is the one to report
+            raise
+        logger.close()
+        return result
 
     def _loop(self, logger: RunLogger) -> TrainResult:
         cfg = self.config

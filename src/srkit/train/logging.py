@@ -12,12 +12,14 @@ Files in the run folder (written by rank 0 only):
 
 On resume, records after the resumed step are removed from ``log.jsonl`` and the CSVs (and TensorBoard
 purges its events after that step), so the logs of a resumed run read as those of an uninterrupted one.
+A log file that cannot be written (a full disk) stops the run with one line naming it.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
+import io
 import json
 import math
 import sys
@@ -28,9 +30,12 @@ from typing import Any, TextIO
 
 import torch
 
-from srkit.errors import ConfigError
+from srkit.errors import ConfigError, SrkitError
+from srkit.io.atomic import atomic_write_text
 from srkit.train.config import LoggingConfig
+from srkit.train.disk import writing
 
+LOG_WHAT = "the training log"
 LOG_FILE = "log.jsonl"
 TRAIN_CSV = "train.csv"
 VAL_CSV = "val.csv"
@@ -46,7 +51,8 @@ def _clean(value: Any) -> Any:
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:
-    """Keep only the records of ``path`` with ``step <= last_step`` (and drop a torn last line)."""
+    """Keep only the records of ``path`` with ``step <= last_step`` (and drop a torn last line); the file
+    is replaced atomically, so a failed rewrite leaves it as it was."""
     if not path.exists():
         return
     kept = []
@@ -57,7 +63,8 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
             continue
         if isinstance(record, dict) and int(record.get("step", 0)) <= last_step:
             kept.append(line)
-    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    with writing(path, LOG_WHAT):
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 def truncate_csv(path: Path, last_step: int) -> None:
@@ -73,8 +80,10 @@ def truncate_csv(path: Path, last_step: int) -> None:
     for row in rows[1:]:
         if len(row) == len(rows[0]) and row[col].isdigit() and int(row[col]) <= last_step:
             kept.append(row)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(kept)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(kept)
+    with writing(path, LOG_WHAT):
+        atomic_write_text(path, buffer.getvalue())
 
 
 def format_duration(seconds: float) -> str:
@@ -141,7 +150,7 @@ class _CsvSink:
         new = self.columns is None
         if self.columns is None:
             self.columns = list(record)
-        with self.path.open("a", newline="", encoding="utf-8") as handle:
+        with writing(self.path, LOG_WHAT), self.path.open("a", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
@@ -185,12 +194,14 @@ class RunLogger:
         self.wandb: Any = None
         if not enabled:
             return
-        run_dir.mkdir(parents=True, exist_ok=True)
+        with writing(run_dir, "the run folder"):
+            run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
         for name in (TRAIN_CSV, VAL_CSV):
             truncate_csv(run_dir / name, start_step)
         truncate_jsonl(run_dir / LOG_FILE, start_step)
-        self.jsonl = (run_dir / LOG_FILE).open("a", encoding="utf-8")
+        with writing(run_dir / LOG_FILE, LOG_WHAT):
+            self.jsonl = (run_dir / LOG_FILE).open("a", encoding="utf-8")
         self.csv = {"train": _CsvSink(run_dir / TRAIN_CSV), "val": _CsvSink(run_dir / VAL_CSV)}
         self._open_tensorboard(cfg, start_step)
         self._open_wandb(cfg, run_name, config_dict)
@@ -218,7 +229,8 @@ class RunLogger:
         wandb = _import_optional("wandb", "logging.wandb", "wandb", required=True)
         id_file = self.run_dir / WANDB_ID_FILE
         run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
-        id_file.write_text(run_id + "\n")
+        with writing(id_file, "the W&B run id"):
+            atomic_write_text(id_file, run_id + "\n")
         self.wandb = wandb.init(
             project=cfg.wandb_project,
             entity=cfg.wandb_entity,
@@ -233,8 +245,9 @@ class RunLogger:
 
     def _write(self, kind: str, step: int, fields: Mapping[str, Any]) -> dict[str, Any]:
         record = {"kind": kind, "step": step, "time": round(time.time(), 3), **fields}
-        self.jsonl.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
-        self.jsonl.flush()
+        with writing(self.run_dir / LOG_FILE, LOG_WHAT):
+            self.jsonl.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+            self.jsonl.flush()
         return record
 
     def print(self, line: str) -> None:
@@ -317,14 +330,20 @@ class RunLogger:
         details = "  ".join(f"{k} {v}" for k, v in fields.items())
         self.print(f"{kind} step {step}: {details}")
 
-    def close(self) -> None:
-        """Flush and close every sink."""
+    def close(self, quiet: bool = False) -> None:
+        """Flush and close every sink; ``quiet``: a log that cannot be flushed is left as it is (when
+        another error already stops the run)."""
         if not self.enabled:
             return
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        self.jsonl.close()
+        try:
+            with writing(self.run_dir / LOG_FILE, LOG_WHAT):
+                self.jsonl.close()
+        except SrkitError:
+            if not quiet:
+                raise
         if self.tb is not None:
             self.tb.close()
             self.tb = None

@@ -13,7 +13,8 @@ Contents (a plain mapping of tensors, numbers, strings, lists and dicts, so it l
 
 The data position is the step itself: the training loader is rebuilt with ``start_step=step`` (see
 :func:`srkit.data.sampler.build_train_loader`). Files are written with :func:`srkit.io.atomic.atomic_open`,
-so a crash while saving leaves the previous state intact.
+so a crash while saving leaves the previous state intact; a failed write (a full disk) is one line naming
+the file (:func:`srkit.train.disk.write_failure`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from srkit.errors import SrkitError
 from srkit.io.atomic import atomic_open
+from srkit.train.disk import write_failure
 
 STATE_FORMAT = "srkit-train-state"
 STATE_VERSION = 1
@@ -93,8 +95,8 @@ def save_state(path: str | Path, state: dict[str, Any]) -> Path:
     try:
         with atomic_open(path, "wb") as handle:
             torch.save(payload, handle)
-    except OSError as err:
-        raise SrkitError(f"{path}: cannot write the training state ({err.strerror or err})") from err
+    except (OSError, RuntimeError) as err:  # RuntimeError: torch's zip writer after a short write
+        raise write_failure(path, "the training state", err) from err
     return path
 
 

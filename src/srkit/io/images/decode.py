@@ -1,8 +1,9 @@
 """Decoding: :func:`read_image` (pixels and metadata) and :func:`read_header` (format, mode and size only),
-behind one pixel-limit guard (the decompression-bomb check).
+behind the header checks of :mod:`srkit.io.images.limits` (pixel limit, bomb ratio).
 
-- Only PNG, JPEG, WebP, TIFF and BMP are decoded; the format comes from the file's signature, not its
-  suffix. The pixel limit is checked on the header before any pixel is decoded. PIL's own
+- Only PNG, JPEG, WebP, TIFF, BMP and GIF are decoded (GIF and animated PNG/WebP: frame 1, the frame
+  count in ``ImageInfo.frames``); the format comes from the file's signature, not its suffix. The pixel
+  limit and the bomb ratio are checked on the header before any pixel is decoded. PIL's own
   decompression-bomb check runs in ``PIL.Image.open``, which this module bypasses by calling the
   registered plugin factories directly. Pillow repeats the check inside its TIFF and WebP plugins, so for
   images beyond Pillow's own limit (~89 Mpx by default) ``PIL.Image.MAX_IMAGE_PIXELS`` is raised to our
@@ -10,16 +11,18 @@ behind one pixel-limit guard (the decompression-bomb check).
 - Pillow keeps 16-bit gray (``I;16``) but reduces 16-bit RGB, RGBA and gray+alpha to 8 bits. For those
   files the data is decoded by Pillow's own decoder twice with byte-swapped raw modes (once giving the
   high bytes, once the low bytes) and recombined, so no extra dependency is needed.
+- TIFF layouts Pillow cannot decode faithfully (float samples, planar 16-bit, premultiplied 16-bit alpha,
+  16-bit gray + alpha) are decoded by :mod:`srkit.io.images.tiffraw`; TIFFs with more samples than
+  gray/RGB plus alpha are refused rather than losing channels.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import io
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +30,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import (
     BmpImagePlugin,
+    GifImagePlugin,
     ImageFile,
     ImageOps,
     JpegImagePlugin,
@@ -38,16 +42,23 @@ from PIL import Image as PILImage
 
 from srkit.colour import UINT8_MAX, UINT16_MAX
 from srkit.errors import ImageError, PixelLimitError, one_line
+from srkit.io.images import tiffraw
+from srkit.io.images.limits import (
+    check_pixel_limit,
+    check_ratio,
+    pil_limit,
+    pil_limit_if_needed,
+    resolve_max_pixels,
+)
 from srkit.io.images.pixels import hwc_to_tensor
+from srkit.io.images.tiffraw import TiffLayout
 from srkit.io.images.types import (
     CODEC_ERRORS,
-    DEFAULT_MAX_PIXELS,
     DETAIL_LIMIT,
     EXIF_FORMATS,
     EXIF_PREFIX,
-    FORMAT_NAMES,
-    FORMATS,
-    MAX_PIXELS_ENV,
+    READ_FORMAT_NAMES,
+    READ_FORMATS,
     Image,
     ImageHeader,
     ImageInfo,
@@ -56,19 +67,22 @@ from srkit.io.images.types import (
 __all__ = ["read_header", "read_image", "resolve_max_pixels"]
 
 # Importing a plugin registers it in PIL.Image.OPEN; only these formats are ever decoded.
-_PLUGINS = (PngImagePlugin, JpegImagePlugin, WebPImagePlugin, TiffImagePlugin, BmpImagePlugin)
+_PLUGINS = (PngImagePlugin, JpegImagePlugin, WebPImagePlugin, TiffImagePlugin, BmpImagePlugin, GifImagePlugin)
 _ORIENTATION_TAG = 0x0112
 _GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # 16-bit colour raw modes whose high and low bytes can be decoded separately (see _decode_split16).
 _SPLIT16_BASES = ("RGB", "RGBA", "RGBX")
-_PIL_LIMIT_LOCK = threading.RLock()
 # Pillow's ``Image.info``: keyed by name, and by ``(x, y)`` for some format-specific entries.
 _PILInfo = Mapping[str | tuple[int, int], Any]
+# Bits per pixel as stored, by Pillow mode (PNG and TIFF are read more precisely, see _stored_bits).
+_MODE_BITS = {"1": 1, "L": 8, "P": 8, "LA": 16, "La": 16, "PA": 16, "I;16": 16, "I": 32, "F": 32}
+_MODE_BITS.update({"RGB": 24, "YCbCr": 24, "RGBA": 32, "RGBa": 32, "RGBX": 32, "CMYK": 32})
 
 
 @dataclass
 class _Decoded:
-    """Upright integer pixels ``(H, W, C)`` straight from the file; the last channel is alpha if flagged."""
+    """Upright pixels ``(H, W, C)`` straight from the file (integers, or float32 in [0, 1] from float
+    TIFFs); the last channel is alpha if flagged."""
 
     data: np.ndarray
     has_alpha: bool
@@ -78,26 +92,8 @@ class _Decoded:
 
 
 # --------------------------------------------------------------------------------------------------
-# The pixel limit and header parsing
+# Opening and the header checks
 # --------------------------------------------------------------------------------------------------
-
-
-def resolve_max_pixels(max_pixels: int | None, path: str | Path = "<image>") -> int:
-    """The pixel limit: ``max_pixels`` if given, else ``$SRKIT_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``."""
-    if max_pixels is not None:
-        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-            raise ImageError(path, f"max_pixels must be a positive integer, got {max_pixels!r}")
-        return max_pixels
-    env = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not env:
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(env)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ImageError(path, f"{MAX_PIXELS_ENV}={env!r} is not a positive integer")
-    return value
 
 
 def _check_file(path: Path) -> None:
@@ -121,11 +117,27 @@ def _plugin(name: str) -> tuple[Callable[..., ImageFile.ImageFile] | None, Calla
     return (JpegImagePlugin.JpegImageFile if name == "JPEG" and factory else factory), accept
 
 
-def _open_lazy(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile:
+def _numpy_tiff(fp: IO[bytes], path: Path, refusal: BaseException) -> TiffLayout | None:
+    """The layout of a TIFF that Pillow refused to open (``refusal``) when srkit's own reader supports
+    it; ``None`` otherwise. When Pillow refused an unknown pixel layout that srkit does not read either,
+    the ``ImageError`` says which layout it is."""
+    try:
+        tags, big_endian = tiffraw.parse_first_ifd(fp)
+        return tiffraw.layout_from_tags(tags, big_endian, path)
+    except ImageError:
+        if "unknown pixel mode" in str(refusal):
+            raise
+        return None
+    except CODEC_ERRORS:
+        return None
+
+
+def _open_lazy(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile | TiffLayout:
     """Identify the format and parse the header only; no pixel is decoded and ``PIL.Image.open``'s
-    decompression-bomb check does not run (WebP's own early check is matched to ``limit``)."""
+    decompression-bomb check does not run (WebP's own early check is matched to ``limit``). A TIFF that
+    Pillow cannot open but :mod:`~srkit.io.images.tiffraw` can read gives its :class:`TiffLayout`."""
     prefix = fp.read(16)
-    for name in FORMATS:
+    for name in READ_FORMATS:
         factory, accept = _plugin(name)
         if factory is None or (accept is not None and not accept(prefix)):
             continue
@@ -135,56 +147,74 @@ def _open_lazy(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile:
                 return factory(fp, str(path))
             except PILImage.DecompressionBombError:
                 fp.seek(0)
-                with _pil_limit(limit):
+                with pil_limit(limit):
                     return factory(fp, str(path))
         except PILImage.DecompressionBombError as exc:
             raise PixelLimitError(
                 path, f"image has more pixels than the limit of {limit} ({one_line(exc, DETAIL_LIMIT)})"
             ) from exc
         except CODEC_ERRORS as exc:
+            layout = _numpy_tiff(fp, path, exc) if name == "TIFF" else None
+            if layout is not None:
+                return layout
             raise ImageError(
                 path, f"corrupt or truncated {name} header ({one_line(exc, DETAIL_LIMIT)})"
             ) from exc
-    raise ImageError(path, f"not a {FORMAT_NAMES} image (unrecognised file signature)")
+    raise ImageError(path, f"not a {READ_FORMAT_NAMES} image (unrecognised file signature)")
 
 
-@contextlib.contextmanager
-def _pil_limit(limit: int) -> Iterator[None]:
-    """Raise ``PIL.Image.MAX_IMAGE_PIXELS`` to ``limit`` for the duration (never lower it).
-
-    Pillow still runs its bomb check inside the TIFF and WebP plugins, against this process-wide value.
-    This is the one place where a PIL global is touched; callers enter it only for images larger than
-    Pillow's own limit, under a lock, and the previous value is restored on exit.
-    """
-    with _PIL_LIMIT_LOCK:
-        saved = PILImage.MAX_IMAGE_PIXELS
-        if saved is not None and saved < limit:
-            PILImage.MAX_IMAGE_PIXELS = limit
-        try:
-            yield
-        finally:
-            PILImage.MAX_IMAGE_PIXELS = saved
+def _open_pil(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile:
+    """:func:`_open_lazy` of a file Pillow has opened before (the re-decoding passes)."""
+    im = _open_lazy(fp, path, limit)
+    if isinstance(im, TiffLayout):  # cannot happen: the first open succeeded with Pillow
+        raise ImageError(path, "file changed while it was read")
+    return im
 
 
-def _pil_limit_if_needed(size: tuple[int, int], limit: int) -> contextlib.AbstractContextManager[None]:
-    """:func:`_pil_limit` when Pillow would warn about an image of ``size``; otherwise a no-op."""
-    pil_max = PILImage.MAX_IMAGE_PIXELS
-    if pil_max is not None and size[0] * size[1] > pil_max:
-        return _pil_limit(limit)
-    return contextlib.nullcontext()
+def _stored_bits(im: ImageFile.ImageFile) -> int:
+    """Bits per pixel as the file stores them (for the bomb ratio): PNG from its raw mode (``'L;2'``:
+    2, ``'RGB;16B'``: 48), TIFF from BitsPerSample, other formats from the mode."""
+    if im.format == "TIFF":
+        samples = int(im.tag_v2.get(277, 1))  # type: ignore[attr-defined]
+        bits = im.tag_v2.get(258, (8,))  # type: ignore[attr-defined]
+        bits = tuple(bits) if isinstance(bits, tuple) else (bits,)
+        return int(sum(bits) if len(bits) == samples else bits[0] * samples)
+    rawmode = _tile_rawmode(im.tile[0]) if im.format == "PNG" and im.tile else None
+    if rawmode:
+        base, _, suffix = rawmode.partition(";")
+        digits = "".join(c for c in suffix if c.isdigit())
+        depth = int(digits) if digits else (1 if base == "1" else 8)
+        return depth * (1 if base in ("1", "I", "L", "P") else len(base))
+    return _MODE_BITS.get(im.mode, 8 * len(im.getbands()))
 
 
-def _check_pixel_limit(size: tuple[int, int], limit: int, path: Path) -> None:
-    """Refuse an image of ``size`` (from its header) with more than ``limit`` pixels."""
-    width, height = size
-    if width <= 0 or height <= 0:
-        raise ImageError(path, f"invalid image size {width}x{height}")
-    if width * height > limit:
-        raise PixelLimitError(
-            path,
-            f"image is {width}x{height} = {width * height} pixels, more than the limit of {limit} "
-            f"(raise it with max_pixels or {MAX_PIXELS_ENV})",
-        )
+def _route_tiff(im: ImageFile.ImageFile, fp: IO[bytes], path: Path) -> ImageFile.ImageFile | TiffLayout:
+    """A TIFF that Pillow opened: refused if it has more samples than srkit keeps, its
+    :class:`TiffLayout` when Pillow would decode it wrongly or lossily, else ``im`` itself."""
+    tags = im.tag_v2  # type: ignore[attr-defined]
+    error = tiffraw.sample_count_error(tags, path)
+    if error is not None:
+        raise error
+    cuts_bits = im.mode in _CONVERSIONS and _wide_layout(im) is None
+    if not tiffraw.needs_numpy(tags, im.mode, cuts_bits):
+        return im
+    fp.seek(0)
+    return tiffraw.layout_from_tags(tags, fp.read(2) == b"MM", path)
+
+
+def _open_checked(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile | TiffLayout:
+    """:func:`_open_lazy`, then the pixel limit and the bomb ratio checked on the header."""
+    opened = _open_lazy(fp, path, limit)
+    if isinstance(opened, ImageFile.ImageFile) and opened.format == "TIFF":
+        opened = _route_tiff(opened, fp, path)
+    if isinstance(opened, TiffLayout):
+        size, fmt, bits, components = (opened.width, opened.height), "TIFF", opened.bits_per_pixel, 1
+    else:
+        size, fmt = opened.size, opened.format or ""
+        bits, components = _stored_bits(opened), len(opened.getbands())
+    check_pixel_limit(size, limit, path)
+    check_ratio(path, fmt, size, bits, os.fstat(fp.fileno()).st_size, components)
+    return opened
 
 
 def _open_file(path: Path) -> IO[bytes]:
@@ -196,29 +226,30 @@ def _open_file(path: Path) -> IO[bytes]:
         raise ImageError(path, f"cannot open file ({one_line(exc, DETAIL_LIMIT)})") from exc
 
 
-def _open_checked(fp: IO[bytes], path: Path, limit: int) -> ImageFile.ImageFile:
-    """:func:`_open_lazy`, then the pixel limit checked on the header's size."""
-    im = _open_lazy(fp, path, limit)
-    _check_pixel_limit(im.size, limit, path)
-    return im
-
-
 def read_header(path: str | Path, *, max_pixels: int | None = None) -> ImageHeader:
-    """Format, mode and size of a PNG, JPEG, WebP, TIFF or BMP file from its header; no pixel is decoded.
+    """Format, mode and size of a PNG, JPEG, WebP, TIFF, BMP or GIF file from its header; no pixel is
+    decoded.
 
-    The file is checked as :func:`read_image` checks it, pixel limit included (``max_pixels``, default
-    ``$SRKIT_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`).
+    The file is checked as :func:`read_image` checks it, pixel limit (``max_pixels``, default
+    ``$SRKIT_MAX_PIXELS``, else what the available memory can upscale) and bomb ratio included.
 
     Raises:
-        PixelLimitError: the image has more pixels than the limit (an :class:`ImageError`).
+        PixelLimitError: too many pixels, or far more than the file's size can hold (an
+            :class:`ImageError`).
         ImageError: missing, empty, unrecognised or corrupt files.
     """
     path = Path(path)
     limit = resolve_max_pixels(max_pixels, path)
     with _open_file(path) as fp:
-        im = _open_checked(fp, path, limit)
-        width, height = im.size
-        return ImageHeader(path=str(path), format=im.format or "", mode=im.mode, width=width, height=height)
+        opened = _open_checked(fp, path, limit)
+        if isinstance(opened, TiffLayout):
+            return ImageHeader(
+                path=str(path), format="TIFF", mode=opened.mode, width=opened.width, height=opened.height
+            )
+        width, height = opened.size
+        return ImageHeader(
+            path=str(path), format=opened.format or "", mode=opened.mode, width=width, height=height
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,7 +329,7 @@ def _wide_layout(im: ImageFile.ImageFile) -> tuple[str, str] | None:
 def _reload(fp: IO[bytes], path: Path, limit: int, rawmode: str, orientation: int) -> np.ndarray:
     """Open and decode the file again with every tile unpacked through ``rawmode``; upright bytes."""
     fp.seek(0)
-    im = _open_lazy(fp, path, limit)
+    im = _open_pil(fp, path, limit)
     im.tile = [_with_rawmode(t, rawmode) for t in im.tile]
     _load(im, path)
     return np.asarray(_upright(im, orientation))
@@ -397,24 +428,9 @@ def _decode_standard(im: PILImage.Image, path: Path, orientation: int) -> _Decod
     return _Decoded(data=data, has_alpha=has_alpha, bit_depth=8)
 
 
-def _check_tiff_layout(im: PILImage.Image, wide: bool, path: Path) -> None:
-    """Reject TIFFs with more than 8 bits per sample that Pillow would decode wrongly or cut to 8 bits
-    (planar 16-bit RGB, premultiplied 16-bit RGBA). 16-bit gray and chunky 16-bit RGB(A) are fine."""
-    if im.format != "TIFF" or wide or im.mode not in _CONVERSIONS:
-        return
-    bits = im.tag_v2.get(258, (8,))  # type: ignore[attr-defined]
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    if max(bits) > 8:
-        planar = "planar" if im.tag_v2.get(284, 1) == 2 else "chunky"  # type: ignore[attr-defined]
-        raise ImageError(
-            path, f"unsupported TIFF layout: {planar} {max(bits)}-bit samples as mode {im.mode!r}"
-        )
-
-
 def _decode(im: ImageFile.ImageFile, fp: IO[bytes], path: Path, limit: int) -> tuple[_Decoded, int]:
     """Decode the opened image; returns the upright pixels and the EXIF orientation that was applied."""
     wide = _wide_layout(im)
-    _check_tiff_layout(im, wide is not None, path)
     _load(im, path)
     orientation = _orientation(im)
     if wide is None:
@@ -459,8 +475,8 @@ def _dpi(info: _PILInfo) -> tuple[float, float] | None:
 
 
 def _to_image(decoded: _Decoded, info: ImageInfo) -> Image:
-    maximum = UINT16_MAX if decoded.bit_depth == 16 else UINT8_MAX
     data = decoded.data
+    maximum = 1.0 if data.dtype.kind == "f" else UINT16_MAX if decoded.bit_depth == 16 else UINT8_MAX
     colour = data[..., :-1] if decoded.has_alpha else data
     if colour.ndim == 3 and colour.shape[-1] == 1:
         colour = colour[..., 0]
@@ -484,22 +500,59 @@ def _info(im: PILImage.Image, decoded: _Decoded, path: Path, orientation: int) -
     )
 
 
+def _frame_count(im: PILImage.Image, fp: IO[bytes]) -> int:
+    """Frames (pages) in the file: TIFF IFDs, GIF/APNG/WebP animation frames; 1 when unreadable. Called
+    after decoding, as counting GIF frames moves Pillow to other frames."""
+    if im.format == "TIFF":
+        return tiffraw.count_frames(fp)
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except CODEC_ERRORS:
+        return 1
+
+
+def _read_numpy_tiff(fp: IO[bytes], layout: TiffLayout, path: Path) -> Image:
+    """A TIFF decoded by :mod:`~srkit.io.images.tiffraw` (float, planar 16-bit, 16-bit gray + alpha)."""
+    data = tiffraw.decode_tiff(fp, layout, path, pil_limit)
+    decoded = _Decoded(data=data, has_alpha=layout.alpha != "none", bit_depth=layout.bit_depth)
+    info = ImageInfo(
+        path=str(path),
+        format="TIFF",
+        mode=layout.mode,
+        bit_depth=layout.bit_depth,
+        has_alpha=decoded.has_alpha,
+        icc_profile=layout.icc_profile,
+        dpi=layout.dpi,
+        orientation=layout.orientation,
+        frames=tiffraw.count_frames(fp),
+    )
+    return _to_image(decoded, info)
+
+
 def read_image(path: str | Path, *, max_pixels: int | None = None) -> Image:
-    """Read a PNG, JPEG, WebP, TIFF or BMP file (the first frame of animated or multi-page files).
+    """Read a PNG, JPEG, WebP, TIFF, BMP or GIF file: the first frame of animated or multi-page files,
+    with ``info.frames`` saying how many the file holds.
 
     The EXIF orientation is applied (and dropped from ``info.exif``); palette images become RGB, or RGBA
     when they have transparency; CMYK becomes RGB; 16-bit files keep full precision (``value / 65535``,
-    ``info.bit_depth == 16``). Images with more than ``max_pixels`` pixels (default ``$SRKIT_MAX_PIXELS``,
-    else :data:`DEFAULT_MAX_PIXELS`) are rejected from their header, before any pixel is decoded.
+    ``info.bit_depth == 16``), as do float TIFFs (samples in [0, 1], ``bit_depth`` 16). Images with more
+    than ``max_pixels`` pixels (default ``$SRKIT_MAX_PIXELS``, else what the available memory can
+    upscale), or whose file is implausibly small for the pixels its header declares (bomb ratio,
+    ``$SRKIT_MAX_RATIO``), are rejected from their header, before any pixel is decoded.
 
     Raises:
+        PixelLimitError: too many pixels, or far more than the file's size can hold (an
+            :class:`ImageError`).
         ImageError: missing, empty, truncated, corrupt, unsupported or too-large files.
     """
     path = Path(path)
     limit = resolve_max_pixels(max_pixels, path)
     with _open_file(path) as fp:
         im = _open_checked(fp, path, limit)
-        with _pil_limit_if_needed(im.size, limit):
+        if isinstance(im, TiffLayout):
+            return _read_numpy_tiff(fp, im, path)
+        with pil_limit_if_needed(im.size, limit):
             decoded, orientation = _decode(im, fp, path, limit)
         info = _info(im, decoded, path, orientation)
+        info = dataclasses.replace(info, frames=_frame_count(im, fp))
     return _to_image(decoded, info)

@@ -2,13 +2,32 @@
 
 8-bit files are written by Pillow; Pillow cannot write 16-bit colour, so 16-bit PNG and TIFF files are
 written by the small numpy encoders of :mod:`srkit.io.images.png16` and :mod:`srkit.io.images.tiff16`.
+
+**Provenance marker.** Given ``provenance``, :func:`write_image` records that srkit wrote the file, in
+an XMP packet (the metadata every format but BMP carries: a PNG ``iTXt`` chunk ``XML:com.adobe.xmp``,
+a JPEG APP1 segment, a WebP ``XMP`` chunk, TIFF tag 700)::
+
+    <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+    <rdf:Description rdf:about="" xmlns:srkit="urn:srkit:provenance:1#" srkit:source="a.png"
+    srkit:model="edsr-baseline-x2" srkit:scale="2" srkit:version="0.1.0"/></rdf:RDF></x:xmpmeta>
+
+(one line; values XML-escaped, undecodable bytes of file names as ``\\xNN``). :func:`read_provenance`
+reads it back from the file's header without decoding pixels; a file is srkit's output when it has
+``srkit:source``. BMP files hold no metadata, so they never carry the marker.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import numbers
-from collections.abc import Callable
+import os
+import re
+import stat
+import struct
+import warnings
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -16,10 +35,10 @@ from typing import IO, Any
 import numpy as np
 import torch
 from PIL import Image as PILImage
-from PIL import features
+from PIL import PngImagePlugin, features
 
 from srkit.errors import ImageError, one_line
-from srkit.io.atomic import atomic_open
+from srkit.io.atomic import NotReplacedError, Overwrite, atomic_open
 from srkit.io.images.pixels import array_to_depth, planes_to_ints
 from srkit.io.images.png16 import png16_bytes
 from srkit.io.images.tiff16 import tiff16_bytes
@@ -33,8 +52,9 @@ from srkit.io.images.types import (
     SUFFIX_FORMATS,
     Image,
 )
+from srkit.version import __version__
 
-__all__ = ["write_image"]
+__all__ = ["provenance_xmp", "read_provenance", "write_image"]
 
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
 _SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
@@ -52,6 +72,7 @@ class _Meta:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None
 
 
 def _resolve_format(path: Path, format: str | None) -> str:
@@ -157,6 +178,13 @@ def _pillow_params(fmt: str, meta: _Meta, quality: int, lossless: bool) -> dict[
         params.update(quality=quality, lossless=lossless, exact=lossless)
     elif fmt == "TIFF" and features.check("libtiff"):
         params["compression"] = "tiff_adobe_deflate"
+    if meta.xmp and fmt == "PNG":
+        params["pnginfo"] = PngImagePlugin.PngInfo()
+        params["pnginfo"].add_itxt(_PNG_XMP_KEY, meta.xmp.decode())
+    elif meta.xmp and fmt == "TIFF":
+        params["tiffinfo"] = {700: meta.xmp}
+    elif meta.xmp and fmt in ("JPEG", "WEBP"):
+        params["xmp"] = meta.xmp
     return params
 
 
@@ -175,9 +203,10 @@ def _encoder(
 
     def write_16bit(fp: IO[bytes], data: np.ndarray) -> None:
         if fmt == "PNG":
-            fp.write(png16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi, exif=meta.exif))
+            png = png16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi, exif=meta.exif)
+            fp.write(_with_png_xmp(png, meta.xmp) if meta.xmp else png)
         else:
-            fp.write(tiff16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi))
+            fp.write(tiff16_bytes(data, icc_profile=meta.icc_profile, dpi=meta.dpi, xmp=meta.xmp))
 
     def write_8bit(fp: IO[bytes], data: np.ndarray) -> None:
         _save_pillow(fp, data, fmt, meta, quality, lossless)
@@ -196,6 +225,8 @@ def write_image(
     quality: int = 95,
     format: str | None = None,
     lossless: bool = False,
+    provenance: Mapping[str, str] | None = None,
+    overwrite: Overwrite = True,
 ) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
 
@@ -213,9 +244,15 @@ def write_image(
     :attr:`ImageInfo.exif`) and ``dpi`` (``(x, y)``) override what an :class:`Image` carries (``None``
     keeps it; ``b""`` writes no profile / no EXIF). A profile whose colour space contradicts the channels
     is left out; EXIF is stored in PNG, JPEG and WebP, dpi in PNG, JPEG, TIFF and BMP.
+    ``provenance`` (``{"source": ..., "model": ..., "scale": ...}``) writes srkit's marker (see the
+    module docstring; not in BMP).
+
+    ``overwrite`` (see :func:`srkit.io.atomic.atomic_open`): ``True`` replaces an existing file,
+    ``False`` never does, a callable decides per existing file at the moment of the rename.
 
     Raises:
-        ImageError: bad arguments or a failed write; an existing file at ``path`` is then left untouched.
+        ImageError: bad arguments or a failed write; an existing file at ``path`` is then left untouched
+            (kept by ``overwrite``: ``__cause__`` is a :class:`~srkit.io.atomic.NotReplacedError`).
     """
     target = Path(path)
     fmt = _resolve_format(target, format)
@@ -239,12 +276,83 @@ def write_image(
         meta.dpi = _check_dpi(dpi, target)
     if meta.icc_profile and not _icc_fits(meta.icc_profile, data.shape[2]):
         meta.icc_profile = None
+    if provenance is not None and fmt != "BMP":
+        meta.xmp = provenance_xmp(provenance)
     if target.is_dir():
         raise ImageError(target, "is a directory")
     encode = _encoder(fmt, depth, meta, quality, lossless)
     try:
-        with atomic_open(target, "wb") as fp:
+        with atomic_open(target, "wb", overwrite=overwrite) as fp:
             encode(fp, data)
+    except NotReplacedError as exc:
+        raise ImageError(target, "exists; not replaced") from exc
     except CODEC_ERRORS as exc:
-        raise ImageError(target, f"cannot write {fmt} file ({one_line(exc, DETAIL_LIMIT)})") from exc
+        # a file-system error's text repeats a (temporary) path, which would crowd out the reason
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc, DETAIL_LIMIT)
+        raise ImageError(target, f"cannot write {fmt} file ({detail})") from exc
     return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Provenance marker
+# --------------------------------------------------------------------------------------------------
+
+_PNG_XMP_KEY = "XML:com.adobe.xmp"
+_XMP_NS = "urn:srkit:provenance:1#"
+_XMP_ATTR = re.compile(r'\bsrkit:([A-Za-z]+)="([^"]*)"')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _xml_attr(value: str) -> str:
+    """``value`` as a double-quoted XML attribute: undecodable file-name bytes (surrogate escapes) and
+    control characters as ``\\xNN``."""
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return '"' + html.escape(text, quote=True).replace("&#x27;", "'") + '"'
+
+
+def provenance_xmp(fields: Mapping[str, str]) -> bytes:
+    """The XMP packet of srkit's provenance marker: ``fields`` (names of letters only) as ``srkit:``
+    attributes, plus ``srkit:version``."""
+    values = {**{str(k): str(v) for k, v in fields.items()}, "version": __version__}
+    bad = [k for k in values if not k.isascii() or not k.isalpha()]
+    if bad:
+        raise ValueError(f"provenance field names must be ASCII letters, got {bad[0]!r}")
+    attrs = " ".join(f"srkit:{key}={_xml_attr(value)}" for key, value in values.items())
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" xmlns:srkit="{_XMP_NS}" {attrs}/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+
+
+def _with_png_xmp(png: bytes, xmp: bytes) -> bytes:
+    """``png`` with an ``iTXt`` chunk holding ``xmp`` right after ``IHDR`` (8 + 25 bytes)."""
+    # keyword, then: no compression, no language tag, no translated keyword
+    payload = _PNG_XMP_KEY.encode() + b"\x00\x00\x00\x00\x00" + xmp
+    body = b"iTXt" + payload
+    chunk = struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:33] + chunk + png[33:]
+
+
+def read_provenance(path: str | Path) -> dict[str, str] | None:
+    """srkit's provenance marker of the image file at ``path`` (``{"source", "model", "scale",
+    "version"}``), read from the header only; ``None`` when the file has none, is not a regular file or
+    cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fp, warnings.catch_warnings():
+            if not stat.S_ISREG(os.fstat(fp.fileno()).st_mode):
+                return None
+            warnings.simplefilter("ignore")  # decompression-bomb and format warnings: only metadata is read
+            with PILImage.open(fp, formats=("PNG", "JPEG", "WEBP", "TIFF")) as im:
+                xmp = im.info.get("xmp")
+    except Exception:  # anything Pillow raises on a file that is not ours means "no marker"
+        return None
+    text = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp or "")
+    if _XMP_NS not in text:
+        return None
+    fields = {name: html.unescape(value) for name, value in _XMP_ATTR.findall(text)}
+    return fields if "source" in fields else None

@@ -42,8 +42,9 @@ def image_to_uint16(pixels: torch.Tensor) -> np.ndarray:
     return _chw_to_hwc(_quantize(pixels, UINT16_MAX).numpy().astype(np.uint16))
 
 
-def hwc_to_tensor(arr: np.ndarray, maximum: int) -> torch.Tensor:
-    """``(H, W)`` or ``(H, W, C)`` integer array -> float32 ``(C, H, W)`` tensor divided by ``maximum``."""
+def hwc_to_tensor(arr: np.ndarray, maximum: float) -> torch.Tensor:
+    """``(H, W)`` or ``(H, W, C)`` array -> float32 ``(C, H, W)`` tensor divided by ``maximum`` (the
+    integer maximum, or 1.0 for float samples already in [0, 1])."""
     chw = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
     return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)).div_(float(maximum))
 

@@ -53,10 +53,14 @@ def _rational(value: float) -> tuple[int, int]:
 
 
 def tiff16_bytes(
-    data: np.ndarray, *, icc_profile: bytes | None = None, dpi: tuple[float, float] | None = None
+    data: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+    xmp: bytes | None = None,
 ) -> bytes:
     """A 16-bit TIFF (gray, RGB or RGBA; chunky; Adobe deflate with horizontal predictor) from uint16
-    ``(H, W, C)``, with the ICC profile and dpi when given."""
+    ``(H, W, C)``, with the ICC profile, dpi and XMP packet when given."""
     height, width, channels = data.shape
     rows_per_strip = max(1, (1 << 18) // (width * channels * 2))
     diff = data.astype(np.uint16, copy=True)
@@ -94,6 +98,8 @@ def tiff16_bytes(
         ]
     if icc_profile:
         entries.append((34675, _TIFF_UNDEFINED, icc_profile))
+    if xmp:
+        entries.append((700, _TIFF_UNDEFINED, xmp))
     header = b"II*\x00" + struct.pack("<I", ifd_offset)
     body = b"".join(strips) + b"\x00" * (ifd_offset - position)
     return header + body + _tiff_ifd(entries, ifd_offset)

@@ -1,5 +1,5 @@
 """Image types and constants: :class:`Image`, :class:`ImageInfo`, :class:`ImageHeader`, the file suffixes
-and formats srkit reads and writes, and the pixel limit's defaults."""
+and formats srkit reads and writes, and the constants of the header checks (pixel limit, bomb ratio)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 import torch
 
 __all__ = [
+    "BYTES_PER_INPUT_PIXEL",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS_ENV",
+    "MAX_RATIO",
+    "MAX_RATIO_ENV",
     "SUFFIX_FORMATS",
     "Image",
     "ImageHeader",
@@ -22,12 +25,42 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+# --- The pixel limit (see docs/limits.md). By default it is what the machine's available memory can
+# upscale: available bytes / BYTES_PER_INPUT_PIXEL, never below MIN_DEFAULT_MAX_PIXELS; DEFAULT_MAX_PIXELS
+# only when the available memory cannot be read. ``$SRKIT_MAX_PIXELS`` or ``max_pixels=`` replace it.
+
+#: Peak memory of one x2 ``srkit upscale`` per input pixel (issue 11's measurement: a 400 Mpx image took
+#: about 16 GB; see docs/limits.md for this machine's check). Input float planes, tiles, output.
+BYTES_PER_INPUT_PIXEL: int = 40
+#: The default limit when the available memory cannot be determined (no /proc/meminfo, no sysconf).
 DEFAULT_MAX_PIXELS: int = 20000 * 20000
+#: The memory-derived default never goes below this (4096 x 4096): a momentary shortage of free memory
+#: must not refuse ordinary photos.
+MIN_DEFAULT_MAX_PIXELS: int = 1 << 24
 MAX_PIXELS_ENV = "SRKIT_MAX_PIXELS"
 
-#: The formats srkit decodes and encodes (Pillow names).
+# --- The bomb ratio: declared bytes of samples (width * height * bits per pixel / 8) per byte of file.
+# Deflate cannot exceed 1032:1, so a PNG above MAX_RATIO is all one value or incomplete; the real photos
+# and the repository's data sets are below 20 (docs/limits.md). Images of up to BOMB_MIN_PIXELS are not
+# checked: they cannot cost much (under 700 MB at BYTES_PER_INPUT_PIXEL), and blank ones stay readable.
+
+#: Most declared sample bytes per file byte for PNG, WebP, TIFF, BMP and GIF files.
+MAX_RATIO: float = 1000.0
+#: JPEG: at least one bit of entropy-coded data per 8x8 block of the full-resolution component (every
+#: block's DC coefficient needs a Huffman code of at least one bit), i.e. at most 512 declared bytes per
+#: file byte per colour component.
+JPEG_MAX_RATIO_PER_COMPONENT: float = 512.0
+#: Images with at most this many pixels (4096 x 4096) are not checked for their ratio.
+BOMB_MIN_PIXELS: int = 1 << 24
+MAX_RATIO_ENV = "SRKIT_MAX_RATIO"
+
+#: The formats srkit encodes (Pillow names); it decodes these and :data:`READ_FORMATS`.
 FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 FORMAT_NAMES = "PNG, JPEG, WebP, TIFF or BMP"
+#: The formats srkit decodes: the written ones and GIF (its first frame).
+READ_FORMATS = (*FORMATS, "GIF")
+READ_FORMAT_NAMES = "PNG, JPEG, WebP, TIFF, BMP or GIF"
 #: File suffix -> the format srkit writes for it.
 SUFFIX_FORMATS = {
     ".png": "PNG",
@@ -68,7 +101,9 @@ class ImageInfo:
     ``mode`` is the original PIL mode (``'P'``, ``'CMYK'``, ``'I;16'``...) even though the pixels are
     always gray or RGB. ``exif`` holds the raw EXIF block (``b"Exif\\0\\0"`` prefix) with the orientation
     tag removed, as the pixels are already upright; ``orientation`` is the EXIF orientation that was
-    applied (1 = none). ``dpi`` is ``(x, y)`` when the file states it.
+    applied (1 = none). ``dpi`` is ``(x, y)`` when the file states it. ``frames`` is how many frames
+    (animation frames, TIFF pages) the file holds; the pixels are always frame 1's, so a caller can note
+    ``frames > 1`` in one line. Float TIFFs have ``bit_depth`` 16 (the depth they are written back with).
     """
 
     path: str | None
@@ -80,6 +115,7 @@ class ImageInfo:
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
     orientation: int = 1
+    frames: int = 1
 
 
 @dataclass

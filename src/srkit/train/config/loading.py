@@ -69,14 +69,98 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; :class:`ConfigError` naming the file otherwise."""
+#: Largest recipe file read (bytes); real recipes are a few KB.
+MAX_YAML_BYTES = 1 << 20
+#: Largest recipe after alias expansion, in nodes plus scalar characters: aliases share one Python
+#: object, but validation, error messages and ``config.yaml`` walk (and copy) every reference, so a few
+#: hundred bytes of nested anchors ("billion laughs") would otherwise take gigabytes.
+MAX_YAML_EXPANDED = 1_000_000
+#: Deepest nesting of mappings and lists accepted (real recipes nest about 5 levels).
+MAX_YAML_DEPTH = 100
+
+
+class _Oversized(Exception):
+    """A YAML document over one of the bounds above; the message is the reason."""
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes plus scalar characters of ``root`` with every alias expanded, counted without expanding
+    (each node's size is computed once and reused for its aliases); :class:`_Oversized` past
+    :data:`MAX_YAML_EXPANDED` or :data:`MAX_YAML_DEPTH`, and for a node that contains itself."""
+    sizes: dict[int, int] = {}
+    # iterative post-order walk: (node, depth, children pushed yet)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, depth, expanded = stack.pop()
+        key = id(node)
+        if key in sizes and not expanded:
+            continue
+        children = _children(node)
+        if not expanded:
+            if depth > MAX_YAML_DEPTH:
+                raise _Oversized(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            if key in open_nodes:
+                raise _Oversized("an alias refers to a node that contains it (a recursive structure)")
+            open_nodes.add(key)
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+            continue
+        open_nodes.discard(key)
+        own = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        size = 1 + own + sum(sizes[id(child)] for child in children)
+        if size > MAX_YAML_EXPANDED:
+            raise _Oversized(
+                f"its aliases expand to more than {MAX_YAML_EXPANDED:,} nodes and characters "
+                "(nested anchors, a 'billion laughs')"
+            )
+        sizes[key] = size
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def safe_load_bounded(text: str) -> Any:
+    """``yaml.safe_load(text)`` with the document's alias expansion and nesting bounded (see
+    :data:`MAX_YAML_EXPANDED`): :class:`_Oversized` when over, :class:`yaml.YAMLError` when invalid."""
+    loader = yaml.SafeLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise _Oversized("nested too deeply") from None
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; :class:`ConfigError` naming the file otherwise (also for a file
+    over :data:`MAX_YAML_BYTES` or one whose aliases expand past :data:`MAX_YAML_EXPANDED`)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config ({err.strerror or err})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: the config is larger than {MAX_YAML_BYTES // 1024} KB; is it a recipe?")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: the config is not UTF-8 text (byte {err.start})") from None
+    try:
+        data = safe_load_bounded(text)
+    except _Oversized as err:
+        raise ConfigError(f"{path}: refused: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -118,7 +202,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if any(not p for p in parts):
         raise ConfigError(f"--set {text}: empty component in key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load_bounded(raw) if raw.strip() else None
+    except _Oversized as err:
+        raise ConfigError(f"--set {key}: refused: {err}") from None
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: cannot parse {raw!r} as a YAML value") from None
     return parts, value
