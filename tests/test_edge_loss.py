@@ -4,6 +4,7 @@ the padding, the ``mix`` and ``start`` options, the progress hook and its regist
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +123,24 @@ def test_registered_as_a_pixel_loss_with_options() -> None:
     total, parts = total_fn(sr, HR)
     assert float(parts["edge_l1"]) == pytest.approx(0.5 * HAND + 0.5 * PLAIN_L1, rel=1e-6)
     assert float(total) == pytest.approx(0.5 * PLAIN_L1 + float(parts["edge_l1"]), rel=1e-6)
+
+
+def test_edge_l1_start_switches_on_during_training(tmp_path: Path) -> None:
+    """``objective.losses: [{type: edge_l1, start: 0.5, mix: 0.2}]`` trains: every objective tells the loss
+    the step, and the edge weighting is on from step ceil(0.5 * total)."""
+    import pytest
+
+    from srkit.errors import ConfigError
+    from srkit.train.config import build_config
+    from srkit.train.engine import train
+    from test_train_support import tiny_config
+
+    for name in ("pixel", "erm", "group_dro"):
+        raw = tiny_config(tmp_path / name, train={"steps": 4})
+        raw["objective"] = {"name": name, "losses": [{"type": "edge_l1", "start": 0.5, "mix": 0.2}]}
+        result = train(build_config(raw), run_dir=tmp_path / name / "run")
+        assert result.step == 4
+    raw = tiny_config(tmp_path / "bad")
+    raw["objective"] = {"name": "pixel", "losses": [{"type": "l1", "start": 0.5}]}
+    with pytest.raises(ConfigError, match="start: only edge_l1 takes start, not l1"):
+        build_config(raw)

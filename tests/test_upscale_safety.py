@@ -506,3 +506,24 @@ def test_long_names_are_written_and_reasons_are_never_cut(
         f"permission denied ({long_path})"
     )
     assert _reason(ValueError("v" * 1000), source).endswith("...")  # only foreign exception texts are cut
+
+
+def test_srkit_train_removes_stale_temporaries_of_its_run_folder(tmp_path: Path) -> None:
+    """A run killed while saving (SIGKILL) leaves ``.state.pt.srkit.<pid>.*.tmp``; the next run in that
+    folder removes it (and those in ``checkpoints/``) before it starts."""
+    from srkit.train.config import build_config
+    from srkit.train.engine import train
+    from test_train_support import tiny_config
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    stale = [
+        run / f".state.pt.srkit.{_dead_pid()}.k2j3h4g5.tmp",
+        run / f".best.safetensors.srkit.{_dead_pid()}.a1b2c3d4.tmp",
+        run / "checkpoints" / f".step_10.safetensors.srkit.{_dead_pid()}.e5f6a7b8.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(b"partial")
+        os.utime(path, (atomic._STARTED - 60, atomic._STARTED - 60))
+    train(build_config(tiny_config(tmp_path, train={"steps": 2})), run_dir=run)
+    assert not any(p.exists() for p in stale) and (run / "model.safetensors").is_file()

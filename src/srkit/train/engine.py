@@ -10,7 +10,8 @@ state and ``latest.safetensors``. At the end ``model.safetensors`` (EMA weights 
 
 Run folder (``runs/<name>`` unless ``--out``): ``config.yaml`` (the resolved config), ``state.pt`` (exact
 resume), ``model.safetensors``, ``best.safetensors``, ``latest.safetensors``, ``checkpoints/``,
-``log.jsonl``, ``train.csv``, ``val.csv``, ``tb/``.
+``log.jsonl``, ``train.csv``, ``val.csv``, ``tb/``. A file of it that cannot be written (a full disk) stops
+the run with one line naming the file (:mod:`srkit.train.disk`).
 
 Exactness: the data of step ``k`` depends only on ``(seed, k)``, and the state file holds the network,
 EMA, objective (optimisers, schedulers), scaler and every RNG, so an interrupted run resumed from its last
@@ -35,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from srkit.archs import net_info, save_weights
 from srkit.devices import autocast_dtype, resolve_device
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.atomic import atomic_write_text
+from srkit.io.atomic import atomic_write_text, remove_stale_temporaries
 from srkit.train import distributed as D
 from srkit.train.config import TrainConfig, config_to_dict, diff_keys, dump_config
 from srkit.train.disk import with_disk_hint, writing
@@ -389,6 +390,9 @@ class Engine:
         if main:
             with writing(self.run_dir, "the run folder"):
                 self.run_dir.mkdir(parents=True, exist_ok=True)
+            # temporaries of an earlier run that was killed while saving (their pid is dead)
+            remove_stale_temporaries(self.run_dir)
+            remove_stale_temporaries(self.run_dir / SNAPSHOT_DIR)
             with writing(self.run_dir / CONFIG_FILE, "the resolved config"):
                 atomic_write_text(self.run_dir / CONFIG_FILE, dump_config(cfg))
         logger = RunLogger(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from srkit.losses import LOSS_TYPES, WeightedSum, build_loss
+from srkit.losses import LOSS_TYPES, WeightedSum, build_loss, set_progress
 from srkit.train.objectives.base import Batch, StepContext, register_objective
 from srkit.train.optim import build_optimizer, build_scheduler, current_lr
 from srkit.train.sections import Section, SubKeyError
@@ -18,17 +18,28 @@ from srkit.train.sections import Section, SubKeyError
 
 
 class LossConfig(Section):
-    """One weighted pixel-loss term. ``eps`` applies to ``charbonnier`` only."""
+    """One weighted pixel-loss term. ``eps`` applies to ``charbonnier`` only; ``mix`` (share of plain L1
+    mixed in) and ``start`` (fraction of training before the edge weighting switches on; the seed used
+    0.5) to ``edge_l1`` only (:class:`srkit.losses.EdgeL1Loss`)."""
 
     type: Literal[LOSS_TYPES]  # type: ignore[valid-type]
     weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     eps: float | None = Field(None, gt=0.0)
+    mix: float | None = Field(None, ge=0.0, le=1.0)
+    start: float | None = Field(None, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _eps(self) -> LossConfig:
         if self.eps is not None and self.type != "charbonnier":
             raise SubKeyError("eps", f"only charbonnier takes eps, not {self.type}")
+        for key in ("mix", "start"):
+            if getattr(self, key) is not None and self.type != "edge_l1":
+                raise SubKeyError(key, f"only edge_l1 takes {key}, not {self.type}")
         return self
+
+    def options(self) -> dict[str, float]:
+        """The loss's keyword options that are set."""
+        return {k: v for k in ("eps", "mix", "start") if (v := getattr(self, k)) is not None}
 
 
 class PixelObjectiveConfig(Section):
@@ -65,10 +76,7 @@ class PixelObjective:
 
     def setup(self, ctx: StepContext) -> None:
         self.ctx = ctx
-        specs = [
-            (term.type, term.weight, {"eps": term.eps} if term.eps is not None else {})
-            for term in self.cfg.losses
-        ]
+        specs = [(term.type, term.weight, term.options()) for term in self.cfg.losses]
         self.loss = build_loss(specs).to(ctx.device)
         self.optimizer = build_optimizer(ctx.raw_model.parameters(), ctx.config.optim)
         self.scheduler = build_scheduler(self.optimizer, ctx.config.schedule, ctx.total_steps)
@@ -76,6 +84,7 @@ class PixelObjective:
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         ctx, loss_fn, optimizer, scheduler = self.ctx, self.loss, self.optimizer, self.scheduler
         assert ctx is not None and loss_fn is not None and optimizer is not None and scheduler is not None
+        set_progress(loss_fn, step, ctx.total_steps)  # losses that switch on late (edge_l1 start)
         with ctx.autocast():
             sr = ctx.model(batch["lr"])
         total, parts = loss_fn(sr, batch["hr"])  # float32, outside autocast

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from srkit.data import list_images
 from srkit.errors import ConfigError
+from srkit.losses import set_progress
 from srkit.train import distributed as D
 from srkit.train.objectives.base import Batch, StepContext, register_objective
 from srkit.train.objectives.pixel import PixelObjective, PixelObjectiveConfig
@@ -134,10 +135,11 @@ class _GroupObjective(PixelObjective):
         data = ctx.config.data.train
         self.group_names = [g.name for g in data.groups] if data.lr is None else ["paired"]
 
-    def _statistics(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _statistics(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward, per-sample losses; returns local per-group sums, global counts, global means."""
         ctx, loss_fn = self.ctx, self.loss
         assert ctx is not None and loss_fn is not None
+        set_progress(loss_fn, step, ctx.total_steps)  # losses that switch on late (edge_l1 start)
         with ctx.autocast():
             sr = ctx.model(batch["lr"])
         per_sample, _ = loss_fn(sr, batch["hr"], reduction="sample")
@@ -172,7 +174,7 @@ class ERMObjective(_GroupObjective):
     """Empirical risk minimisation: the mean loss over every sample of the global batch."""
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
-        sums, counts, means = self._statistics(batch)
+        sums, counts, means = self._statistics(batch, step)
         total = float((means * counts).sum() / counts.sum())
         # the sample mean is sum_g (N_g / N) * mean_g: weights N_g / N over the global counts
         norm = self._weighted_step(sums, counts, counts / counts.sum())
@@ -205,7 +207,7 @@ class GroupDROObjective(_GroupObjective):
             self.adjust = adjustment_term(self.cfg.adjustment, [length * w / total for w in weights])
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
-        sums, counts, means = self._statistics(batch)
+        sums, counts, means = self._statistics(batch, step)
         present = counts > 0
         losses = means.detach().double()
         if self.cfg.smoothing is not None:
