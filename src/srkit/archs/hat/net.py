@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.common import check_bool, check_choice, check_float, check_int
+from srkit.archs.common import check_choice, check_float, check_int
 from srkit.archs.contract import NetInfo, SRNet, color_space
 from srkit.archs.runner import pad_to_multiple
 from srkit.archs.swinir.net import (
@@ -39,6 +39,7 @@ from srkit.archs.swinir.net import (
     PatchNorm,
     PixelShuffleUpsample,
     attend,
+    check_block_options,
     check_heads,
     check_int_list,
     conv_hwc,
@@ -329,11 +330,7 @@ class HAT(SRNet):
         size = image_size(arch, img_size)
         if min(size) < window_size:
             raise ConfigError(f"{arch}: img_size={img_size!r} is smaller than window_size={window_size}")
-        qkv_bias = check_bool(arch, "qkv_bias", qkv_bias)
-        patch_norm = check_bool(arch, "patch_norm", patch_norm)
-        drop_path_rate = check_float(arch, "drop_path_rate", drop_path_rate, positive=False)
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ConfigError(f"{arch}: drop_path_rate={drop_path_rate} must be in [0, 1)")
+        qkv_bias, patch_norm, drop_path_rate = check_block_options(arch, qkv_bias, patch_norm, drop_path_rate)
 
         self.window = window_size
         self.scale = scale

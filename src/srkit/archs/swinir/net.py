@@ -94,6 +94,18 @@ def check_heads(arch: str, dim: int, depths: list[int], heads: list[int]) -> Non
             raise ConfigError(f"{arch}: embed_dim={dim} is not divisible by num_heads={h}")
 
 
+def check_block_options(
+    arch: str, qkv_bias: object, patch_norm: object, drop_path_rate: object
+) -> tuple[bool, bool, float]:
+    """``(qkv_bias, patch_norm, drop_path_rate)`` checked: two booleans and a rate in [0, 1)."""
+    qkv = check_bool(arch, "qkv_bias", qkv_bias)
+    norm = check_bool(arch, "patch_norm", patch_norm)
+    rate = check_float(arch, "drop_path_rate", drop_path_rate, positive=False)
+    if not 0.0 <= rate < 1.0:
+        raise ConfigError(f"{arch}: drop_path_rate={rate} must be in [0, 1)")
+    return qkv, norm, rate
+
+
 def hidden_features(arch: str, dim: int, mlp_ratio: float) -> int:
     """``int(dim * mlp_ratio)``, the official MLP width."""
     hidden = int(dim * mlp_ratio)
@@ -499,11 +511,7 @@ class SwinIR(SRNet):
             raise ConfigError(f"{arch}: resi_connection='3conv' needs embed_dim >= 4, got {embed_dim}")
         img_range = check_float(arch, "img_range", img_range)
         size = image_size(arch, img_size)
-        qkv_bias = check_bool(arch, "qkv_bias", qkv_bias)
-        patch_norm = check_bool(arch, "patch_norm", patch_norm)
-        drop_path_rate = check_float(arch, "drop_path_rate", drop_path_rate, positive=False)
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ConfigError(f"{arch}: drop_path_rate={drop_path_rate} must be in [0, 1)")
+        qkv_bias, patch_norm, drop_path_rate = check_block_options(arch, qkv_bias, patch_norm, drop_path_rate)
 
         self.window, shifted = effective_window(size, window_size)
         self.scale = scale

@@ -3,7 +3,7 @@ section, which takes the config of any objective registered in :mod:`srkit.train
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
@@ -52,7 +52,3 @@ class TrainConfig(Section):
         if self.train.precision == "fp16" and self.train.device == "cpu":
             raise SubKeyError("train.precision", "fp16 needs CUDA; use bf16 on CPU")
         return self
-
-    def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`srkit.archs.build_model` besides the name."""
-        return {**self.model.hparams, "scale": self.scale}
