@@ -2,7 +2,8 @@
 
 Measures, in one run:
 - the model step alone (forward, L1 loss, backward, Adam step) on random patches, in fp32 and in
-  bf16 autocast + channels_last (what ``train.precision: bf16`` / ``train.channels_last: true`` do);
+  bf16 autocast + channels_last (what ``train.precision: bf16`` / ``train.channels_last: true`` do),
+  the two precisions' steps alternating, in wall and CPU time;
 - the data loader alone (``SRTrainDataset`` + ``build_train_loader``: decode, random crop, on-the-fly
   MATLAB-bicubic LR, flips/transposes) over a folder of HR images, in patches/s.
 
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 
 from srkit.archs import build_model
 from srkit.data import SRTrainDataset, build_train_loader
+from srkit.devices import cpu_has_fast_bf16
 from srkit.evaluation import format_table
 from srkit.io.atomic import atomic_write_text
 from srkit.settings import shared_dir
@@ -36,33 +38,49 @@ BF16_TARGET = 3.0
 LOADER_TARGET = 2.0
 
 
-def model_steps_per_s(precision: str, batch: int, patch: int, scale: int, steps: int, warmup: int) -> float:
-    """Median steps/s of forward + L1 + backward + Adam for EDSR-baseline on random patches."""
-    torch.manual_seed(0)
-    model = build_model("edsr-baseline", scale=scale)
-    channels_last = precision == "bf16"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    lr = torch.rand(batch, 3, patch, patch)
-    hr = torch.rand(batch, 3, patch * scale, patch * scale)
-    if channels_last:
-        lr, hr = (
-            lr.contiguous(memory_format=torch.channels_last),
-            hr.contiguous(memory_format=torch.channels_last),
-        )
-    times = []
-    for i in range(warmup + steps):
-        start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            sr = model(lr)
-        loss = F.l1_loss(sr.float(), hr)
-        optimizer.zero_grad(set_to_none=True)
+class ModelStep:
+    """Forward + L1 + backward + Adam for EDSR-baseline on fixed random patches, in one precision."""
+
+    def __init__(self, precision: str, batch: int, patch: int, scale: int) -> None:
+        torch.manual_seed(0)
+        self.precision = precision
+        model = build_model("edsr-baseline", scale=scale)
+        channels_last = precision == "bf16"
+        lr = torch.rand(batch, 3, patch, patch)
+        hr = torch.rand(batch, 3, patch * scale, patch * scale)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            lr = lr.contiguous(memory_format=torch.channels_last)
+            hr = hr.contiguous(memory_format=torch.channels_last)
+        self.model, self.lr, self.hr = model, lr, hr
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def __call__(self) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            sr = self.model(self.lr)
+        loss = F.l1_loss(sr.float(), self.hr)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times)
+        self.optimizer.step()
+
+
+def interleaved_steps(
+    precisions: list[str], batch: int, patch: int, scale: int, steps: int, warmup: int
+) -> dict[str, dict[str, float]]:
+    """Median wall and CPU seconds per step of each precision, the precisions' steps alternating
+    (fp32, bf16, fp32, bf16, ...) so that a change in the machine's load hits all of them alike.
+    (Run one after the other on a loaded machine, bf16 once came out at 0.67x fp32.)"""
+    runners = [ModelStep(p, batch, patch, scale) for p in precisions]
+    wall: dict[str, list[float]] = {p: [] for p in precisions}
+    cpu: dict[str, list[float]] = {p: [] for p in precisions}
+    for i in range(warmup + steps):
+        for run in runners:
+            w0, c0 = time.perf_counter(), time.process_time()
+            run()
+            if i >= warmup:
+                wall[run.precision].append(time.perf_counter() - w0)
+                cpu[run.precision].append(time.process_time() - c0)
+    return {p: {"wall_s": statistics.median(wall[p]), "cpu_s": statistics.median(cpu[p])} for p in precisions}
 
 
 def loader_patches_per_s(
@@ -94,23 +112,38 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    fp32 = model_steps_per_s("fp32", args.batch, args.patch, args.scale, args.steps, args.warmup)
-    bf16 = model_steps_per_s("bf16", args.batch, args.patch, args.scale, args.steps, args.warmup)
+    step = interleaved_steps(["fp32", "bf16"], args.batch, args.patch, args.scale, args.steps, args.warmup)
+    fp32, bf16 = 1.0 / step["fp32"]["wall_s"], 1.0 / step["bf16"]["wall_s"]
+    cpu_ratio = step["fp32"]["cpu_s"] / step["bf16"]["cpu_s"]
     loader = loader_patches_per_s(
         args.hr, args.batch, args.patch, args.scale, args.workers, args.loader_steps
     )
     rows = [
-        ["model step fp32", fp32, fp32 * args.batch, 1.0],
-        ["model step bf16 + channels_last", bf16, bf16 * args.batch, bf16 / fp32],
-        [f"data loader ({args.workers} worker)", loader / args.batch, loader, loader / (bf16 * args.batch)],
+        ["model step fp32", fp32, fp32 * args.batch, step["fp32"]["cpu_s"], 1.0, 1.0],
+        [
+            "model step bf16 + channels_last",
+            bf16,
+            bf16 * args.batch,
+            step["bf16"]["cpu_s"],
+            bf16 / fp32,
+            cpu_ratio,
+        ],
+        [
+            f"data loader ({args.workers} worker)",
+            loader / args.batch,
+            loader,
+            "-",
+            loader / (bf16 * args.batch),
+            "-",
+        ],
     ]
     print(
         f"EDSR-baseline x{args.scale}, batch {args.batch}, LR patch {args.patch}, "
         f"torch threads {torch.get_num_threads()}"
     )
-    print(format_table(["what", "steps/s", "patches/s", "ratio"], rows))
+    print(format_table(["what", "steps/s", "patches/s", "CPU s/step", "ratio (wall)", "ratio (CPU)"], rows))
     print(
-        "ratio: bf16 row = bf16/fp32 speed-up (target >= 3); "
+        "fp32 and bf16 steps alternate; ratio: bf16 row = bf16/fp32 speed-up (target >= 3); "
         "loader row = loader / bf16 model patches (target >= 2)"
     )
     result = {
@@ -123,6 +156,9 @@ def main() -> int:
         "fp32_steps_per_s": fp32,
         "bf16_steps_per_s": bf16,
         "bf16_speedup": bf16 / fp32,
+        "bf16_speedup_cpu_time": cpu_ratio,
+        "step_seconds": step,
+        "fast_bf16": cpu_has_fast_bf16(),
         "loader_patches_per_s": loader,
         "loader_over_model": loader / (bf16 * args.batch),
         "targets": {"bf16_speedup": BF16_TARGET, "loader_over_model": LOADER_TARGET},

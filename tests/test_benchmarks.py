@@ -162,7 +162,7 @@ def test_list_images_errors(tmp_path: Path) -> None:
 
 
 def test_image_suffixes_constant() -> None:
-    assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+    assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -140,6 +140,20 @@ def test_edge_l1_start_switches_on_during_training(tmp_path: Path) -> None:
         raw["objective"] = {"name": name, "losses": [{"type": "edge_l1", "start": 0.5, "mix": 0.2}]}
         result = train(build_config(raw), run_dir=tmp_path / name / "run")
         assert result.step == 4
+    for gan_weight in (0.0, 0.005):  # the GAN objective's pixel term: content-only and adversarial steps
+        raw = tiny_config(
+            tmp_path / f"gan{gan_weight}", train={"steps": 4}, data={"train": {"patch_size": 16}}
+        )
+        raw["objective"] = {
+            "name": "gan", "gan_weight": gan_weight, "perceptual_weight": 0.0, "pixel_weight": 1.0,
+            "pixel_type": "edge_l1", "pixel_options": {"start": 0.5, "mix": 0.2},
+            "discriminator": {"vgg_blk_ch": [4, 4, 4, 4, 4, 4, 4, 4, 4, 4], "fc_features": [4]},
+        }  # fmt: skip
+        assert train(build_config(raw), run_dir=tmp_path / f"gan{gan_weight}" / "run").step == 4
+    raw = tiny_config(tmp_path / "badgan")
+    raw["objective"] = {"name": "gan", "pixel_type": "l1", "pixel_options": {"mix": 0.2}}
+    with pytest.raises(ConfigError, match=r"objective\.pixel_options\.mix: only edge_l1 takes mix, not l1"):
+        build_config(raw)
     raw = tiny_config(tmp_path / "bad")
     raw["objective"] = {"name": "pixel", "losses": [{"type": "l1", "start": 0.5}]}
     with pytest.raises(ConfigError, match="start: only edge_l1 takes start, not l1"):

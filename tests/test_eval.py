@@ -297,3 +297,26 @@ def test_unreadable_dataset_folders_are_one_line_errors(
     monkeypatch.setattr(Path, "stat", lambda self, **kw: (_ for _ in ()).throw(PermissionError(13, "denied")))
     with pytest.raises(DatasetError, match=r"hr: cannot open: .*denied"):
         list_images(root)
+
+
+def test_scoring_in_a_thread_gives_the_same_report_in_order(tmp_path: Path) -> None:
+    """``evaluate`` scores image i while the model makes image i + 1 (issue 11): the report, the order
+    of ``on_image`` calls and the saved images are those of scoring each image in turn."""
+    dataset = resolve_dataset(str(_ramp_dataset(tmp_path)))
+    groups = parse_groups("bicubic,nearest,area")
+    runs = {}
+    for overlap in (True, False):
+        seen: list[tuple[str, str, int]] = []
+        report = evaluate(
+            InterpolationUpscaler("bilinear"), [dataset], [2, 3], groups, progress=False,
+            on_image=lambda s, _sample, seen=seen: seen.append((s.image, s.degradation, s.scale)),
+            save_dir=tmp_path / f"out{overlap}", overlap_metrics=overlap,
+        )  # fmt: skip
+        runs[overlap] = (report.to_dict(), seen)
+        assert len(seen) == len(dataset.files) * 2 * 3
+    assert runs[True] == runs[False]
+    saved = {
+        o: sorted(p.relative_to(tmp_path / f"out{o}") for p in (tmp_path / f"out{o}").rglob("*.png"))
+        for o in runs
+    }
+    assert saved[True] == saved[False] and len(saved[True]) == len(dataset.files) * 6

@@ -240,13 +240,13 @@ def _fake_memory(monkeypatch, tmp_path: Path, meminfo: str | None, cgroup: tuple
 def test_default_pixel_limit_is_available_memory_over_bytes_per_pixel(tmp_path: Path, monkeypatch) -> None:
     _fake_memory(monkeypatch, tmp_path, "MemTotal: 16000000 kB\nMemAvailable:    8000000 kB\n")
     assert limits.available_memory() == 8_000_000 * 1024
-    assert limits.default_max_pixels() == 8_000_000 * 1024 // BYTES_PER_INPUT_PIXEL == 204_800_000
-    assert limits.resolve_max_pixels(None) == 204_800_000
+    assert limits.default_max_pixels() == 8_000_000 * 1024 // BYTES_PER_INPUT_PIXEL == 157_538_461
+    assert limits.resolve_max_pixels(None) == 157_538_461
     # a cgroup limit lowers it to the cgroup's headroom
     _fake_memory(monkeypatch, tmp_path, "MemAvailable: 8000000 kB\n", ("4000000000\n", "1000000000\n"))
     assert limits.default_max_pixels() == 3_000_000_000 // BYTES_PER_INPUT_PIXEL
     _fake_memory(monkeypatch, tmp_path, "MemAvailable: 8000000 kB\n", ("max\n", "1000000000\n"))
-    assert limits.default_max_pixels() == 204_800_000
+    assert limits.default_max_pixels() == 157_538_461
     # never below the floor; the fallback when nothing is known
     _fake_memory(monkeypatch, tmp_path, "MemAvailable: 1000 kB\n")
     assert limits.default_max_pixels() == MIN_DEFAULT_MAX_PIXELS
@@ -256,14 +256,14 @@ def test_default_pixel_limit_is_available_memory_over_bytes_per_pixel(tmp_path: 
 
 
 def test_memory_limit_refuses_from_the_header_and_overrides_still_rule(tmp_path: Path, monkeypatch) -> None:
-    _fake_memory(monkeypatch, tmp_path, "MemAvailable: 1000000 kB\n")  # ~1 GB: 25.6 Mpx at 40 B/px
+    _fake_memory(monkeypatch, tmp_path, "MemAvailable: 1000000 kB\n")  # ~1 GB: 19.7 Mpx at 52 B/px
     big = tmp_path / "big.png"
     big.write_bytes(_patched_ihdr(_zlib_bomb_png(tmp_path / "small.png", 64, 64).read_bytes(), 6000, 5000))
     with pytest.raises(PixelLimitError) as info:
         read_header(big)
     message = str(info.value)
     assert message == (
-        f"{big}: image is 6000x5000 = 30000000 pixels, more than the limit of 25600000 "
+        f"{big}: image is 6000x5000 = 30000000 pixels, more than the limit of 19692307 "
         f"(raise it with max_pixels or SRKIT_MAX_PIXELS)"
     )
     # raised limit: the header is accepted, and the ratio check then refuses the patched file
@@ -585,6 +585,20 @@ def test_gif_transparency_becomes_alpha(tmp_path: Path) -> None:
     img = read_image(path)
     assert img.info.frames == 1 and img.alpha is not None
     assert np.array_equal(img.alpha[0].numpy() == 0, index == 1)
+
+
+def test_a_folder_run_finds_gifs_and_writes_png(tmp_path: Path) -> None:
+    from srkit.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    PILImage.fromarray(_rand((10, 12, 3))).convert("P").save(folder / "a.gif")
+    PILImage.fromarray(_rand((10, 12, 3), seed=1)).save(folder / "b.png")
+    out = tmp_path / "out"
+    assert main(["upscale", str(folder), "--model", "bicubic", "--scale", "2", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.png"]
+    with PILImage.open(out / "a_x2.png") as im:
+        assert (im.format, im.size, im.mode) == ("PNG", (24, 20), "RGB")
 
 
 @pytest.mark.parametrize(("suffix", "options"), [(".png", {}), (".webp", {"lossless": True})])

@@ -57,7 +57,7 @@ def test_tiny_variants_keep_the_recipe_and_shrink_it(path: Path) -> None:
         full.optim.type,
     )
     assert tiny.train.steps <= 2000 < full.train.steps
-    assert tiny.train.precision == "bf16" and tiny.train.channels_last
+    assert tiny.train.precision == "auto" and tiny.train.channels_last  # bf16 where it is fast
 
 
 def test_recipe_numbers_match_the_papers() -> None:
@@ -314,3 +314,37 @@ def test_register_objective_checks_the_config_tag() -> None:
     with pytest.raises(ValueError, match=r"needs a field name: Literal\['other'\]"):
         register_objective("other", config_model)(type("Other", (), {}))
     assert "other" not in OBJECTIVES
+
+
+STUDY = CONFIGS / "study" / "transformers"
+ARMS = sorted(p for p in STUDY.glob("*.yaml") if p.name != "base.yaml")
+
+
+def test_transformer_study_arms_differ_only_in_network_loss_and_data() -> None:
+    """docs/transformers.md's study: every arm is base.yaml with its network, its loss, its kernel mix
+    and its step count (the same CPU time); nothing else may differ between arms."""
+    arms = {p.stem: load_config(p) for p in ARMS}
+    assert len(arms) == 7
+    for name, cfg in arms.items():
+        data = "bicubic" if name.endswith("_bicubic") else "mixed"
+        groups = [g.name for g in cfg.data.train.groups]
+        assert groups == (["bicubic"] if data == "bicubic" else ["bilinear", "bicubic", "area"]), name
+        assert cfg.scale == 4 and cfg.train.precision == "fp32" and cfg.data.train.patch_size == 24
+        loss = cfg.objective.losses[0]
+        assert (loss.type, loss.start) == (("edge_l1", 0.5) if "_edge_" in name else ("l1", None))
+    same = {
+        name: cfg.model_copy(
+            update={
+                "name": "",
+                "description": "",
+                "model": None,
+                "objective": None,
+                "data": None,
+                "train": None,
+            }
+        )
+        for name, cfg in arms.items()
+    }
+    assert len({repr(v) for v in same.values()}) == 1
+    steps = {cfg.model.arch: cfg.train.steps for cfg in arms.values()}
+    assert steps == {"davit-sr-small": 640, "swinir-s": 180, "edsr-baseline": 390}

@@ -16,6 +16,7 @@ import torch
 
 import srkit.losses.pixel as pixel_losses
 from srkit.archs import build_model, pad_to_multiple
+from srkit.devices import cpu_has_fast_bf16
 from srkit.errors import ConfigError
 from srkit.io.checkpoint import read_weights
 from srkit.metrics import psnr, ssim
@@ -156,7 +157,9 @@ def test_bf16_channels_last_trains_and_exports_plain_float32(tmp_path: Path) -> 
     assert [r["step"] for r in _records(run, "val")] == [10, 12]
 
 
-def test_tiny_recipe_from_configs_trains_a_handful_of_steps(tmp_path: Path) -> None:
+def test_tiny_recipe_from_configs_trains_a_handful_of_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """CI check of a real recipe: configs/tiny/edsr_baseline_x2.yaml, made fast with overrides."""
     train_dir = tmp_path / "hr"
     make_images(train_dir, 6, 64, seed=5)
@@ -174,9 +177,11 @@ def test_tiny_recipe_from_configs_trains_a_handful_of_steps(tmp_path: Path) -> N
             "logging.tensorboard=false",
         ],
     )
-    assert config.model.arch == "edsr-baseline" and config.train.precision == "bf16"
+    assert config.model.arch == "edsr-baseline" and config.train.precision == "auto"
     run = tmp_path / "run"
     train(config, run_dir=run)
+    resolved = "bf16" if cpu_has_fast_bf16() else "fp32"  # emulated bf16 is slower than fp32
+    assert f"on cpu, precision {resolved}, run folder" in capsys.readouterr().out
     losses = [r["loss"] for r in _records(run, "train")]
     assert len(losses) == 3 and losses[2] < losses[0]
     assert read_weights(run / "model.safetensors")[1].extra["recipe"] == "edsr_baseline_x2_tiny"

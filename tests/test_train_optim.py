@@ -112,13 +112,53 @@ def test_schedule_resumes_from_its_state() -> None:
 
 def test_build_optimizer_types_and_settings() -> None:
     model = nn.Linear(2, 2)
-    adam = build_optimizer(model.parameters(), OptimConfig(lr=1e-3, betas=(0.8, 0.9)))
+    adam = build_optimizer(model, OptimConfig(lr=1e-3, betas=(0.8, 0.9)))
     assert type(adam) is torch.optim.Adam
     assert adam.param_groups[0]["betas"] == (0.8, 0.9) and adam.param_groups[0]["lr"] == 1e-3
-    adamw = build_optimizer(model.parameters(), OptimConfig(type="adamw", lr=1e-3, weight_decay=0.01))
+    adamw = build_optimizer(model, OptimConfig(type="adamw", lr=1e-3, weight_decay=0.01))
     assert type(adamw) is torch.optim.AdamW and adamw.param_groups[0]["weight_decay"] == 0.01
+    assert [len(g["params"]) for g in adamw.param_groups] == [1, 1]  # weight decayed, bias not
     model.bias.requires_grad_(False)
-    assert len(build_optimizer(model.parameters(), OptimConfig(lr=1.0)).param_groups[0]["params"]) == 1
+    assert len(build_optimizer(model, OptimConfig(lr=1.0)).param_groups[0]["params"]) == 1
+
+
+def _decay_step(model: nn.Module, cfg: OptimConfig) -> dict[str, bool]:
+    """One AdamW step with zero gradients: which parameters weight decay moved."""
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    opt = build_optimizer(model, cfg)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    return {name: not torch.equal(p.detach(), before[name]) for name, p in model.named_parameters()}
+
+
+def test_weight_decay_skips_norms_biases_and_position_tables() -> None:
+    from srkit.archs import build_model
+
+    torch.manual_seed(0)
+    net = build_model(
+        "swinir", scale=2, embed_dim=12, depths=[2], num_heads=[2], window_size=4, img_size=8,
+        mlp_ratio=2.0, upsampler="pixelshuffledirect",
+    )  # fmt: skip
+    for p in net.parameters():  # non-zero everywhere, so that decay would show
+        nn.init.uniform_(p, 0.5, 1.0)
+    moved = _decay_step(net, OptimConfig(type="adamw", lr=0.1, weight_decay=0.5))
+    kept = {name for name, m in moved.items() if not m}
+    assert kept == net.no_weight_decay()
+    assert any("relative_position_bias_table" in name for name in kept)
+    assert {"conv_first.bias", "patch_embed.norm.weight", "norm.bias"} <= kept
+    assert all(name.endswith("weight") and net.get_parameter(name).ndim > 1 for name in moved.keys() - kept)
+    assert moved["conv_first.weight"] and moved["layers.0.residual_group.blocks.0.attn.qkv.weight"]
+    # decay_exclude: none decays everything (one flat group), as before parameter groups
+    flat = _decay_step(net, OptimConfig(type="adamw", lr=0.1, weight_decay=0.5, decay_exclude="none"))
+    assert all(flat.values())
+    # a plain module (a discriminator): 1-D parameters are left alone
+    disc = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    for p in disc.parameters():
+        nn.init.uniform_(p, 0.5, 1.0)
+    assert _decay_step(disc, OptimConfig(type="adamw", lr=0.1, weight_decay=0.5)) == {
+        "0.weight": True, "0.bias": False, "1.weight": False, "1.bias": False,
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------

@@ -199,6 +199,13 @@ def test_auto_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(up, "cpu_has_fast_bf16", lambda: False)
     assert up.resolve_precision("auto", cpu) == "fp32"
     assert up.resolve_precision("fp16", cpu) == "fp16"
+    # training: the same on the CPU; on a GPU bf16 where it has it (no loss scaling), else fp16
+    assert up.resolve_precision("auto", cpu, training=True) == "fp32"
+    monkeypatch.setattr(up, "cpu_has_fast_bf16", lambda: True)
+    assert up.resolve_precision("auto", cpu, training=True) == "bf16"
+    for has_bf16, want in ((True, "bf16"), (False, "fp16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda has=has_bf16: has)
+        assert up.resolve_precision("auto", cuda, training=True) == want
 
 
 @pytest.mark.parametrize("arch", ["msrresnet", "fsrcnn"])

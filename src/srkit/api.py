@@ -32,7 +32,6 @@ from PIL import Image as PILImage
 
 from srkit.archs import Upscaler
 from srkit.errors import ConfigError
-from srkit.infer.tiling import DEFAULT_OVERLAP
 from srkit.infer.upscale import TileSize, resolve_scale, upscale_array, upscale_tensor
 from srkit.infer.upscalers import load_upscaler
 
@@ -66,7 +65,7 @@ class SRModel:
         *,
         scale: int | None = None,
         tile: int | None = None,
-        tile_overlap: int = DEFAULT_OVERLAP,
+        tile_overlap: int | None = None,
     ) -> None:
         self.upscaler = upscaler
         self.scale = resolve_scale(upscaler, scale)
@@ -171,7 +170,7 @@ def load_model(
     device: str | torch.device = "auto",
     precision: str = "auto",
     tile: int | None = None,
-    tile_overlap: int = DEFAULT_OVERLAP,
+    tile_overlap: int | None = None,
     scale: int | None = None,
 ) -> SRModel:
     """Load a model for upscaling images: a named model (``srkit models``), a weights file (srkit
@@ -183,7 +182,8 @@ def load_model(
         precision: ``'auto'`` (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), ``'fp32'``,
             ``'bf16'``, ``'fp16'``.
         tile: tile side in input pixels; ``None`` picks one from free memory, 0 processes images whole.
-        tile_overlap: input pixels shared by neighbouring tiles (blended).
+        tile_overlap: input pixels shared by neighbouring tiles (blended); ``None``: the network's
+            (``NetInfo.tile_overlap``).
         scale: the factor; default: the network's own (4 for interpolation baselines).
 
     Raises:

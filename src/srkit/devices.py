@@ -51,11 +51,13 @@ def resolve_device(
     return dev
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, *, training: bool = False) -> str:
     """The concrete precision (``'fp32'``, ``'bf16'``, ``'fp16'``) for ``precision`` on ``device``.
 
-    ``'auto'``: fp16 autocast on CUDA; bf16 autocast on a CPU with native bf16 (see
-    :func:`cpu_has_fast_bf16`); fp32 otherwise.
+    ``'auto'``: on CUDA, fp16 autocast for inference, and for training bf16 where the GPU has it (no loss
+    scaling, fp32's range), else fp16 (with the loop's GradScaler); bf16 autocast on a CPU with native
+    bf16 (see :func:`cpu_has_fast_bf16`; where bf16 is emulated, as on AVX2-only CPUs, it is several
+    times slower than fp32); fp32 otherwise.
     """
     key = precision.strip().lower() if isinstance(precision, str) else precision
     if key not in PRECISIONS:
@@ -63,7 +65,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if key != "auto":
         return key
     if device.type == "cuda":
-        return "fp16"
+        return "bf16" if training and torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "cpu" and cpu_has_fast_bf16():
         return "bf16"
     return "fp32"

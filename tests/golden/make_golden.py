@@ -1,10 +1,16 @@
 """Record ``digests.json`` from :mod:`cases` (run once, before a refactor that must change nothing):
 
 .venv/bin/python tests/golden/make_golden.py
+
+A deliberate change of behaviour re-records only the cases it changes, with the reason, which
+``digests.json`` keeps under ``"rerecorded"`` (on the recording machine: see ``machine``):
+
+.venv/bin/python tests/golden/make_golden.py --only "upscale edsr-baseline-x2 fp32 tiled 40/8" --why "..."
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,19 +22,36 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cases import cases, machine
 
 
-def record() -> None:
+def record(only: list[str] | None = None, why: str | None = None) -> None:
     torch.set_num_threads(1)
-    results: dict[str, object] = {}
-    for name, (compute, needs) in cases().items():
+    out = Path(__file__).with_name("digests.json")
+    every = cases()
+    if only:
+        recorded = json.loads(out.read_text())
+        if recorded["machine"] != machine():
+            raise SystemExit(f"recorded on {recorded['machine']!r}; this is {machine()!r}")
+        unknown = sorted(set(only) - set(every))
+        if unknown or not why:
+            raise SystemExit(f"unknown cases {unknown}" if unknown else "--only needs --why")
+    else:
+        recorded = {"machine": machine(), "threads": 1, "cases": {}}
+    for name, (compute, needs) in every.items():
+        if only and name not in only:
+            continue
         if any(not Path(p).exists() for p in needs):
             print(f"skip {name}: reference data absent")
             continue
-        results[name] = compute()
+        recorded["cases"][name] = compute()
+        if only:
+            recorded.setdefault("rerecorded", {})[name] = why
         print(f"{name}: done")
-    out = Path(__file__).with_name("digests.json")
-    out.write_text(json.dumps({"machine": machine(), "threads": 1, "cases": results}, indent=1) + "\n")
+    out.write_text(json.dumps(recorded, indent=1) + "\n")
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    record()
+    parser = argparse.ArgumentParser(description="record the golden digests")
+    parser.add_argument("--only", nargs="+", help="re-record these cases only (a deliberate change)")
+    parser.add_argument("--why", help="the change that makes them differ (kept in digests.json)")
+    args = parser.parse_args()
+    record(args.only, args.why)

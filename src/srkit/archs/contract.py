@@ -45,6 +45,9 @@ class NetInfo:
         precisions: the arithmetic it may run in (a transformer may refuse fp16).
         tiling: ``'seamless'`` (tiles blend to the whole-image result up to a fraction of a level),
             ``'approximate'`` (global operations make tiles differ more) or ``'none'``.
+        tile_overlap: the input pixels neighbouring tiles share by default (``srkit upscale`` without
+            ``--tile-overlap``): enough for the network's reach across a tile's cut edge (16 for the
+            convolutional networks; the window transformers reach further, docs/transformers.md).
         kind: ``'forward'`` (one pass) or ``'iterative'`` (a sampler calls the network many times).
     """
 
@@ -59,6 +62,7 @@ class NetInfo:
     min_size: int = 1
     precisions: tuple[Precision, ...] = ALL_PRECISIONS
     tiling: Tiling = "seamless"
+    tile_overlap: int = 16
     kind: RunKind = "forward"
 
     def __post_init__(self) -> None:
@@ -128,6 +132,9 @@ class SRNet(nn.Module):
     """
 
     arch_name: ClassVar[str] = ""
+    #: Parameter-name parts that are never weight-decayed besides every 1-D parameter (biases, norm
+    #: scales): position tables and embeddings (SwinIR's ``relative_position_bias_table``).
+    no_decay_keywords: ClassVar[tuple[str, ...]] = ()
     hparams: dict[str, Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -144,3 +151,14 @@ class SRNet(nn.Module):
     def info(self) -> NetInfo:
         """This network's :class:`NetInfo`."""
         return self.describe(self.hparams)
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters weight decay must not touch: every parameter with at most one
+        dimension (biases, LayerNorm/BatchNorm scales, PReLU slopes) and those whose name contains one of
+        :attr:`no_decay_keywords` (position tables), the convention of SwinIR's and timm's
+        ``no_weight_decay``/``no_weight_decay_keywords`` (Liu et al. 2021, Swin Transformer)."""
+        return {
+            name
+            for name, p in self.named_parameters()
+            if p.ndim <= 1 or any(key in name for key in self.no_decay_keywords)
+        }

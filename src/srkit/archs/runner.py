@@ -32,6 +32,7 @@ from torch import nn
 
 from srkit.archs.contract import NetInfo
 from srkit.archs.registry import ARCH_ENTRIES, net_info
+from srkit.archs.speed import prepare_for_inference
 from srkit.colour import gray_to_y, rgb_to_ycbcr, to_uint8, y_to_gray, ycbcr_to_rgb
 from srkit.degrade import resize
 from srkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
@@ -109,6 +110,10 @@ class Runner:
         precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` autocast, or ``'auto'`` (see
             :func:`srkit.devices.resolve_precision`); one the network lists in ``info.precisions``.
         channels_last: channels-last memory format for input and network (default: when autocasting).
+        optimize: the runner owns ``model`` and may rewrite it for speed without changing its output
+            (:func:`srkit.archs.speed.prepare_for_inference`: pixel-shuffle channel reorder with
+            channels-last, bf16 weights stored once and out-of-place ReLU when autocasting); what was
+            rewritten is :attr:`rewrites`. Leave it off for a network that is still being trained.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class Runner:
         device: str | torch.device = "auto",
         precision: str = "auto",
         channels_last: bool | None = None,
+        optimize: bool = False,
     ) -> None:
         info = net_info(model)
         self.info = info
@@ -143,6 +149,12 @@ class Runner:
         model = model.to(self.device).eval()
         if self.channels_last:  # torch's stubs lack Module.to(memory_format=...)
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.rewrites: dict[str, int] = {}
+        if optimize:
+            dtype = AUTOCAST_DTYPES.get(self.precision)
+            self.rewrites = prepare_for_inference(
+                model, autocast_dtype=dtype, channels_last=self.channels_last
+            )
         self.model = model
 
     @property
@@ -239,8 +251,11 @@ def make_runner(
     device: str | torch.device = "auto",
     precision: str = "auto",
     channels_last: bool | None = None,
+    optimize: bool = False,
 ) -> Runner:
     """The runner of ``model``'s architecture (its registry entry's, else :class:`Runner`)."""
     info = net_info(model)
     cls = ARCH_ENTRIES[info.arch].runner or Runner
-    return cls(model, name=name, device=device, precision=precision, channels_last=channels_last)
+    return cls(
+        model, name=name, device=device, precision=precision, channels_last=channels_last, optimize=optimize
+    )

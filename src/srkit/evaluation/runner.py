@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,7 @@ def evaluate(
     lpips: LPIPS | None = None,
     on_image: Callable[[ImageScore, ImageSample], None] | None = None,
     echo: Callable[[str], None] | None = None,
+    overlap_metrics: bool = True,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
@@ -268,6 +270,8 @@ def evaluate(
     :class:`srkit.metrics.lpips.LPIPS`) adds the LPIPS column; ``on_image`` is called with each score and
     its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`). An image too small for a scale is
     skipped there (:attr:`EvalReport.skipped`) and ``echo`` gets one line naming it and why.
+    ``overlap_metrics``: score image ``i`` in a thread while the network makes image ``i + 1``
+    (:class:`_Scorer`; the report is the same either way).
     """
     for scale in scales:
         if not upscaler.supports_scale(scale):
@@ -281,7 +285,8 @@ def evaluate(
     min_size = max(SSIM_WINDOW, MIN_SIZE[lpips.net_name] if lpips is not None else 0)
     total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
     bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
-    with bar, torch.inference_mode():
+    scorer = _Scorer(report, y_channel, lpips, on_image, save_dir, bar, overlap=overlap_metrics)
+    with bar, torch.inference_mode(), scorer:
         for dataset in datasets:
             for path in dataset.files:
                 image = read_image(path)
@@ -297,21 +302,78 @@ def evaluate(
                     hr = mod_crop(hr_full, scale)
                     for group in groups:
                         lr, sr = _super_resolve(upscaler, group, hr, scale, path)
-                        sr_u8, hr_np = _hwc(to_uint8(sr)), _hwc(hr)
-                        score = ImageScore(
-                            dataset=dataset.name,
-                            degradation=group.name,
-                            scale=scale,
-                            image=path.name,
-                            psnr=psnr(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
-                            ssim=ssim(sr_u8, hr_np, crop_border=border, y_channel=y_channel),
-                            lpips=None if lpips is None else _lpips(lpips, sr_u8, hr_np, border, path),
-                        )
-                        report.images.append(score)
-                        if on_image is not None:
-                            on_image(score, ImageSample(lr=_hwc(lr), sr=sr_u8, hr=hr_np, border=border))
-                        if save_dir is not None:
-                            out = save_dir / dataset.name / group.name / f"x{scale}" / f"{path.stem}.png"
-                            write_image(out, sr_u8)
-                        bar.update(1)
+                        cell = (dataset.name, group.name, scale, path, border)
+                        scorer.submit(cell, _hwc(lr), _hwc(to_uint8(sr)), _hwc(hr))
     return report
+
+
+def _psnr_ssim(sr: np.ndarray, hr: np.ndarray, border: int, y_channel: bool) -> tuple[float, float]:
+    return (
+        psnr(sr, hr, crop_border=border, y_channel=y_channel),
+        ssim(sr, hr, crop_border=border, y_channel=y_channel),
+    )
+
+
+class _Scorer:
+    """Scores one SR image while the network makes the next: PSNR and SSIM (NumPy, which releases the
+    GIL in its array loops) run in one worker thread, and the result of image ``i`` is collected, in
+    order, when image ``i + 1`` is submitted, so at most one image waits and the report is the same as
+    scoring each image in turn. (SSIM was 27-49 % of eval time, issue 11; ``docs/speed.md``.) LPIPS,
+    the callbacks and the saved images stay on the calling thread."""
+
+    def __init__(
+        self,
+        report: EvalReport,
+        y_channel: bool,
+        lpips: LPIPS | None,
+        on_image: Callable[[ImageScore, ImageSample], None] | None,
+        save_dir: Path | None,
+        bar: Any,
+        *,
+        overlap: bool = True,
+    ) -> None:
+        self.report, self.y_channel, self.lpips, self.overlap = report, y_channel, lpips, overlap
+        self.on_image, self.save_dir, self.bar = on_image, save_dir, bar
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srkit-metrics")
+        self.pending: tuple[Future[tuple[float, float]], tuple[Any, ...]] | None = None
+
+    def __enter__(self) -> _Scorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._collect()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(
+        self, cell: tuple[str, str, int, Path, int], lr: np.ndarray, sr: np.ndarray, hr: np.ndarray
+    ) -> None:
+        job = self.pool.submit(_psnr_ssim, sr, hr, cell[4], self.y_channel)
+        self._collect()
+        self.pending = (job, (cell, lr, sr, hr))
+        if not self.overlap:
+            self._collect()
+
+    def _collect(self) -> None:
+        if self.pending is None:
+            return
+        job, ((dataset, group, scale, path, border), lr, sr, hr) = self.pending
+        self.pending = None
+        psnr_value, ssim_value = job.result()
+        score = ImageScore(
+            dataset=dataset,
+            degradation=group,
+            scale=scale,
+            image=path.name,
+            psnr=psnr_value,
+            ssim=ssim_value,
+            lpips=None if self.lpips is None else _lpips(self.lpips, sr, hr, border, path),
+        )
+        self.report.images.append(score)
+        if self.on_image is not None:
+            self.on_image(score, ImageSample(lr=lr, sr=sr, hr=hr, border=border))
+        if self.save_dir is not None:
+            write_image(self.save_dir / dataset / group / f"x{scale}" / f"{path.stem}.png", sr)
+        self.bar.update(1)

@@ -64,9 +64,10 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tile-overlap",
         type=int,
-        default=16,
+        default=None,
         metavar="N",
-        help="input pixels shared by neighbouring tiles, blended (default 16; less than half the tile)",
+        help="input pixels shared by neighbouring tiles, blended (default: the network's, 16 for "
+        "convolutional networks, 48 for SwinIR, 64 for HAT; less than half the tile)",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
     p.add_argument(

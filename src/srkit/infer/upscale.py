@@ -125,13 +125,22 @@ def _tile_fn(upscaler: Upscaler, scale: int, colour: int) -> TileFn:
 
 
 class TileSize:
-    """A tile setting: ``None`` = automatic (measured once, on first use), 0 = whole image, N = N."""
+    """A tile setting: ``None`` = automatic (measured once, on first use), 0 = whole image, N = N; and the
+    overlap: ``None`` = the network's (:attr:`srkit.archs.NetInfo.tile_overlap`, :data:`DEFAULT_OVERLAP`
+    for interpolation), lowered to fit a given tile."""
 
-    def __init__(self, tile: int | None, overlap: int = DEFAULT_OVERLAP) -> None:
-        check_tiling(tile, overlap)
+    def __init__(self, tile: int | None, overlap: int | None = None) -> None:
+        check_tiling(tile, 0 if overlap is None else overlap)
         self.tile = tile
         self.overlap = overlap
         self._auto: int | None = None
+
+    def overlap_for(self, upscaler: Upscaler) -> int:
+        """The concrete overlap for ``upscaler``."""
+        if self.overlap is not None:
+            return self.overlap
+        overlap = upscaler.info.tile_overlap if isinstance(upscaler, Runner) else DEFAULT_OVERLAP
+        return min(overlap, (self.tile - 1) // 2) if self.tile else overlap
 
     def resolve(self, upscaler: Upscaler, scale: int) -> int:
         """The concrete tile side for ``upscaler`` at ``scale``."""
@@ -139,7 +148,7 @@ class TileSize:
             return self.tile
         if self._auto is None:
             self._auto = auto_tile_size(upscaler, scale)
-            self._auto = max(self._auto, 2 * self.overlap + 1)
+            self._auto = max(self._auto, 2 * self.overlap_for(upscaler) + 1)
         return self._auto
 
 
@@ -169,7 +178,7 @@ def upscale_tensor(
         x,
         scale,
         tile=tile,
-        overlap=tiles.overlap,
+        overlap=tiles.overlap_for(upscaler),
         out=out,
         out_dtype=out_dtype,
         progress=progress,
@@ -355,12 +364,12 @@ class Job:
 
 
 def output_name(source: Path, scale: int, fmt: str | None) -> str:
-    """``<stem>_x<scale>.<ext>``: ``ext`` from ``fmt`` (png/jpg/webp), else the input's suffix when it is
-    an image suffix, else ``.png``."""
+    """``<stem>_x<scale>.<ext>``: ``ext`` from ``fmt`` (png/jpg/webp), else the input's suffix when srkit
+    writes that format, else ``.png`` (GIF input: a 256-colour palette would throw the result away)."""
     if fmt is not None:
         suffix = FORMATS[fmt]
     else:
-        suffix = source.suffix if source.suffix.lower() in IMAGE_SUFFIXES else ".png"
+        suffix = source.suffix if source.suffix.lower() in SUFFIX_FORMATS else ".png"
     return f"{source.stem}_x{scale}{suffix}"
 
 

@@ -35,7 +35,8 @@ def load_upscaler(
        ``area``, ``lanczos3``);
     2. a named model of :data:`srkit.models.MODELS` (e.g. ``edsr-baseline-x4``) or a checkpoint file
        (:func:`srkit.archs.load_network`) -> the network's runner, named after the model or the file
-       stem, on ``device`` with ``precision``.
+       stem, on ``device`` with ``precision``, free to rewrite the network it owns for speed
+       (``optimize=True``, :mod:`srkit.archs.speed`).
 
     Raises:
         SrkitError: one line: a weight file that cannot be loaded (naming the file and why), or
@@ -59,4 +60,4 @@ def load_upscaler(
         raise ConfigError(f"model: unknown model {text!r}; accepted: {accepted}")
     model = load_network(text)
     name = key if named else path.stem
-    return make_runner(model, name=name, device=device, precision=precision)
+    return make_runner(model, name=name, device=device, precision=precision, optimize=True)

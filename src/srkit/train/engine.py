@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from srkit.archs import net_info, save_weights
-from srkit.devices import autocast_dtype, resolve_device
+from srkit.devices import autocast_dtype, resolve_device, resolve_precision
 from srkit.errors import ConfigError, SrkitError
 from srkit.io.atomic import atomic_write_text, remove_stale_temporaries
 from srkit.train import distributed as D
@@ -151,7 +151,8 @@ class Engine:
         self.total_steps = config.train.steps
         self.dist = D.dist_info_from_env()
         self.device = resolve_device(config.train.device, local_rank=self.dist.local_rank, key="train.device")
-        self.amp_dtype = autocast_dtype(config.train.precision, self.device, key="train.precision")
+        self.precision = resolve_precision(config.train.precision, self.device, training=True)
+        self.amp_dtype = autocast_dtype(self.precision, self.device, key="train.precision")
         if config.data.train.batch_size % self.dist.world_size:
             raise ConfigError(
                 f"data.train.batch_size: {config.data.train.batch_size} is not divisible by the "
@@ -182,7 +183,7 @@ class Engine:
         self.ema = (
             EMA(model, config.train.ema_decay, config.train.ema_warmup) if config.train.ema_decay else None
         )
-        self.scaler = torch.amp.GradScaler("cuda") if config.train.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.context = StepContext(
             model=self.model,
             raw_model=self.raw_model,
@@ -421,7 +422,7 @@ class Engine:
         if self.step < self.total_steps:
             logger.print(
                 f"training {cfg.name}: {cfg.model.arch} x{cfg.scale}, steps {self.step}->{self.total_steps}, "
-                f"{self.dist.world_size} process(es) on {self.device}, precision {cfg.train.precision}, "
+                f"{self.dist.world_size} process(es) on {self.device}, precision {self.precision}, "
                 f"run folder {self.run_dir}"
             )
         if self.init_note and self.step == 0:

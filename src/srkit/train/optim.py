@@ -13,15 +13,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, field_validator, model_validator
+from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from srkit.archs import SRNet
 from srkit.train.sections import Section, SubKeyError
 
 # --------------------------------------------------------------------------------------------------
@@ -30,13 +32,20 @@ from srkit.train.sections import Section, SubKeyError
 
 
 class OptimConfig(Section):
-    """Adam or AdamW (decoupled weight decay)."""
+    """Adam or AdamW (decoupled weight decay).
+
+    ``weight_decay`` applies to the network's weight matrices and kernels only: ``decay_exclude: auto``
+    (the default) leaves out what the network names in ``no_weight_decay()`` (every 1-D parameter, i.e.
+    biases and norm scales, and position tables such as SwinIR's ``relative_position_bias_table``), in a
+    second parameter group with weight decay 0; ``none`` decays every parameter (one flat group).
+    """
 
     type: Literal["adam", "adamw"] = "adam"
     lr: float = Field(gt=0.0, allow_inf_nan=False)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
+    decay_exclude: Literal["auto", "none"] = "auto"
 
     @field_validator("betas")
     @classmethod
@@ -136,12 +145,39 @@ def _check_increasing(key: str, values: Sequence[int]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> Optimizer:
-    """Adam or AdamW over ``params`` with the settings of ``cfg``."""
+def no_decay_names(module: nn.Module) -> set[str]:
+    """The parameters of ``module`` that weight decay leaves alone: an :class:`~srkit.archs.SRNet`'s own
+    ``no_weight_decay()`` (1-D parameters and its position tables), for any other module (a
+    discriminator) the parameters with at most one dimension (biases, norm scales)."""
+    if isinstance(module, SRNet):
+        return module.no_weight_decay()
+    return {name for name, p in module.named_parameters() if p.ndim <= 1}
+
+
+def parameter_groups(module: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups for ``module`` (trainable parameters only): one group when
+    there is no weight decay or ``decay_exclude`` is ``none``, else ``decay`` (weight matrices and
+    kernels, ``cfg.weight_decay``) and ``no_decay`` (:func:`no_decay_names`, weight decay 0), each
+    named by a ``name`` entry; empty groups are left out."""
+    named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    if cfg.weight_decay == 0 or cfg.decay_exclude == "none":
+        return [{"name": "all", "params": [p for _, p in named], "weight_decay": cfg.weight_decay}]
+    exclude = no_decay_names(module)
+    decay = [p for name, p in named if name not in exclude]
+    keep = [p for name, p in named if name in exclude]
+    groups = [
+        {"name": "decay", "params": decay, "weight_decay": cfg.weight_decay},
+        {"name": "no_decay", "params": keep, "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
+def build_optimizer(module: nn.Module, cfg: OptimConfig) -> Optimizer:
+    """Adam or AdamW over the trainable parameters of ``module`` with the settings of ``cfg``, in the
+    groups of :func:`parameter_groups`."""
     beta1, beta2 = cfg.betas
-    params = [p for p in params if p.requires_grad]
     optimizer = torch.optim.Adam if cfg.type == "adam" else torch.optim.AdamW
-    return optimizer(params, lr=cfg.lr, betas=(beta1, beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return optimizer(parameter_groups(module, cfg), lr=cfg.lr, betas=(beta1, beta2), eps=cfg.eps)
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:

@@ -472,6 +472,8 @@ class SwinIR(SRNet):
         drop_path_rate: stochastic depth for training (the official default 0.1; no effect in eval).
     """
 
+    no_decay_keywords = ("relative_position_bias_table", "absolute_pos_embed")
+
     mean: torch.Tensor
 
     def __init__(
@@ -572,6 +574,10 @@ class SwinIR(SRNet):
             size_multiple=window,
             precisions=TRANSFORMER_PRECISIONS,
             tiling="seamless",
+            # shifted windows carry information across window borders block after block: with 16 pixels
+            # a tiled 512x512 differed from the whole image by up to 70 levels, with 48 (window 8) by
+            # 0.47 (random weights; docs/transformers.md)
+            tile_overlap=max(16, 6 * window),
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

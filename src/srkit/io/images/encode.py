@@ -49,12 +49,13 @@ from srkit.io.images.types import (
     FORMAT_NAMES,
     FORMATS,
     IMAGE_SUFFIXES,
+    PNG_COMPRESS_LEVEL,
     SUFFIX_FORMATS,
     Image,
 )
 from srkit.version import __version__
 
-__all__ = ["provenance_xmp", "read_provenance", "write_image"]
+__all__ = ["PNG_COMPRESS_LEVEL", "provenance_xmp", "read_provenance", "write_image"]
 
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
 _SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
@@ -176,6 +177,8 @@ def _pillow_params(fmt: str, meta: _Meta, quality: int, lossless: bool) -> dict[
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
         params.update(quality=quality, lossless=lossless, exact=lossless)
+    elif fmt == "PNG":
+        params["compress_level"] = PNG_COMPRESS_LEVEL
     elif fmt == "TIFF" and features.check("libtiff"):
         params["compression"] = "tiff_adobe_deflate"
     if meta.xmp and fmt == "PNG":

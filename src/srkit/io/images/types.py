@@ -24,15 +24,17 @@ __all__ = [
     "is_image_file",
 ]
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+#: Suffixes of the files srkit reads (folder scans, datasets): every written format's and GIF's.
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 # --- The pixel limit (see docs/limits.md). By default it is what the machine's available memory can
 # upscale: available bytes / BYTES_PER_INPUT_PIXEL, never below MIN_DEFAULT_MAX_PIXELS; DEFAULT_MAX_PIXELS
 # only when the available memory cannot be read. ``$SRKIT_MAX_PIXELS`` or ``max_pixels=`` replace it.
 
-#: Peak memory of one x2 ``srkit upscale`` per input pixel (issue 11's measurement: a 400 Mpx image took
-#: about 16 GB; see docs/limits.md for this machine's check). Input float planes, tiles, output.
-BYTES_PER_INPUT_PIXEL: int = 40
+#: Peak memory of one x2 ``srkit upscale`` per input pixel: 52 bytes measured on the development machine
+#: (shipped EDSR-baseline x2, default tiles, PNG output; 40 in issue 11's first measurement; see
+#: docs/limits.md). Input float planes, tiles, output.
+BYTES_PER_INPUT_PIXEL: int = 52
 #: The default limit when the available memory cannot be determined (no /proc/meminfo, no sysconf).
 DEFAULT_MAX_PIXELS: int = 20000 * 20000
 #: The memory-derived default never goes below this (4096 x 4096): a momentary shortage of free memory
@@ -43,7 +45,7 @@ MAX_PIXELS_ENV = "SRKIT_MAX_PIXELS"
 # --- The bomb ratio: declared bytes of samples (width * height * bits per pixel / 8) per byte of file.
 # Deflate cannot exceed 1032:1, so a PNG above MAX_RATIO is all one value or incomplete; the real photos
 # and the repository's data sets are below 20 (docs/limits.md). Images of up to BOMB_MIN_PIXELS are not
-# checked: they cannot cost much (under 700 MB at BYTES_PER_INPUT_PIXEL), and blank ones stay readable.
+# checked: they cannot cost much (under 900 MB at BYTES_PER_INPUT_PIXEL), and blank ones stay readable.
 
 #: Most declared sample bytes per file byte for PNG, WebP, TIFF, BMP and GIF files.
 MAX_RATIO: float = 1000.0
@@ -90,6 +92,10 @@ CODEC_ERRORS = (
 # zlib level of the 16-bit encoders: low bytes are mostly noise, so higher levels cost ~4x the time
 # for ~2% smaller files.
 ZLIB_LEVEL_16 = 3
+#: zlib level of 8-bit PNG output. Pillow's default, 6, took 0.33 CPU s per output megapixel (a 12 MP
+#: upscaled photo); 4 takes 0.13 (2.5x faster) for files 5 % larger (``benchmarks/png_level.py``,
+#: docs/speed.md).
+PNG_COMPRESS_LEVEL = 4
 #: Longest exception text quoted in an :class:`~srkit.errors.ImageError` reason.
 DETAIL_LIMIT = 200
 

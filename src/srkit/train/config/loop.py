@@ -15,8 +15,10 @@ class LoopConfig(Section):
     ``steps``: total optimiser steps; ``grad_clip``: max global L2 norm of the gradients (``null``: no
     clipping); ``ema_decay``: EMA of parameters and buffers (``null``: off; validation and exported
     weights use the EMA when on), with ``ema_warmup`` the decay is ``min(ema_decay, (1+n)/(10+n))``
-    after ``n`` updates; ``precision``: ``fp32``, ``bf16`` (autocast, CPU and CUDA) or ``fp16``
-    (autocast + GradScaler, CUDA only); ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda``;
+    after ``n`` updates; ``precision``: ``fp32``, ``bf16`` (autocast, CPU and CUDA), ``fp16``
+    (autocast + GradScaler, CUDA only) or ``auto`` (bf16 on a CPU with native bf16 and on a GPU that has
+    it, fp16 on other GPUs, else fp32: :func:`srkit.devices.resolve_precision`; the log's first line
+    says which); ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda``;
     ``threads``: ``torch.set_num_threads`` (``null``: PyTorch's default); ``deterministic``:
     ``torch.use_deterministic_algorithms``; ``log_every``: steps between log records;
     ``checkpoint_every``: steps between training-state saves (``state.pt`` + ``latest.safetensors``);
@@ -31,7 +33,7 @@ class LoopConfig(Section):
     grad_clip: float | None = Field(None, gt=0.0)
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     ema_warmup: bool = True
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     channels_last: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, gt=0)

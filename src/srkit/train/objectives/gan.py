@@ -45,7 +45,7 @@ from srkit.archs import net_info
 from srkit.archs.discriminator import DISCRIMINATORS, build_discriminator
 from srkit.archs.vgg import VGG_TYPES, layer_indices
 from srkit.errors import ConfigError, SrkitError
-from srkit.losses import LOSS_TYPES, PerceptualLoss, build_loss
+from srkit.losses import LOSS_TYPES, PerceptualLoss, build_loss, set_progress
 from srkit.losses.gan import (
     GAN_TYPES,
     RELATIVISTIC,
@@ -55,6 +55,7 @@ from srkit.losses.gan import (
 )
 from srkit.losses.perceptual import PERCEPTUAL_CRITERIA
 from srkit.train.objectives.base import StepContext, register_objective
+from srkit.train.objectives.pixel import LossOptions
 from srkit.train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler, current_lr
 from srkit.train.sections import Section, SubKeyError
 
@@ -122,12 +123,13 @@ class GANObjectiveConfig(Section):
     """``name: gan``: ESRGAN-style adversarial training (Wang et al. 2018; see the module docstring).
 
     Generator loss ``perceptual_weight * L_percep + gan_weight * L_G + pixel_weight * L_pixel``;
-    ``gan_type``: ``ragan`` (relativistic average, ESRGAN), ``vanilla``, ``hinge``, ``lsgan``. The
-    generator uses the top-level ``optim``/``schedule``, the discriminator ``d_optim``/``d_schedule``
-    (ESRGAN: Adam 1e-4, betas (0.9, 0.99), halved at 50k, 100k, 200k, 300k steps). ``net_d_iters``: the
-    generator is updated every ``net_d_iters`` steps, and not during the first ``net_d_init_iters``
-    (the discriminator every step). ``find_unused_parameters``: passed to DistributedDataParallel for
-    the discriminator.
+    ``pixel_type`` and ``pixel_options`` (its ``eps``/``mix``/``start``, as the pixel objective's loss
+    terms) choose the pixel term; ``gan_type``: ``ragan`` (relativistic average, ESRGAN), ``vanilla``,
+    ``hinge``, ``lsgan``. The generator uses the top-level ``optim``/``schedule``, the discriminator
+    ``d_optim``/``d_schedule`` (ESRGAN: Adam 1e-4, betas (0.9, 0.99), halved at 50k, 100k, 200k, 300k
+    steps). ``net_d_iters``: the generator is updated every ``net_d_iters`` steps, and not during the
+    first ``net_d_init_iters`` (the discriminator every step). ``find_unused_parameters``: passed to
+    DistributedDataParallel for the discriminator.
     """
 
     name: Literal["gan"] = "gan"
@@ -135,6 +137,7 @@ class GANObjectiveConfig(Section):
     gan_weight: float = Field(0.005, ge=0.0, allow_inf_nan=False)
     pixel_type: Literal[LOSS_TYPES] = "l1"  # type: ignore[valid-type]
     pixel_weight: float = Field(0.01, ge=0.0, allow_inf_nan=False)
+    pixel_options: LossOptions = Field(default_factory=LossOptions)
     perceptual_weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     perceptual: PerceptualConfig = Field(default_factory=PerceptualConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
@@ -152,6 +155,10 @@ class GANObjectiveConfig(Section):
     def _some_loss(self) -> GANObjectiveConfig:
         if self.gan_weight + self.pixel_weight + self.perceptual_weight <= 0:
             raise SubKeyError("gan_weight", "the generator loss weights must not all be zero")
+        try:
+            self.pixel_options.check_for(self.pixel_type)
+        except SubKeyError as err:
+            raise SubKeyError(f"pixel_options.{err.key}", str(err)) from None
         return self
 
 
@@ -230,15 +237,15 @@ class GANObjective:
                     raise ConfigError(f"objective.perceptual.{err}") from None
                 except SrkitError as err:  # the VGG weight file is missing or unusable
                     raise ConfigError(f"objective.perceptual.weights: {err}") from None
-        self.pixel = build_loss([(cfg.pixel_type, 1.0, {})]).to(ctx.device)
-        self.optimizer_g = build_optimizer(ctx.raw_model.parameters(), config.optim)
+        self.pixel = build_loss([(cfg.pixel_type, 1.0, cfg.pixel_options.options())]).to(ctx.device)
+        self.optimizer_g = build_optimizer(ctx.raw_model, config.optim)
         self.scheduler_g = build_scheduler(self.optimizer_g, config.schedule, ctx.total_steps)
         if cfg.gan_weight == 0:  # content losses only: no discriminator
             return
         self.raw_net_d = net_d
         self.net_d = ctx.prepare_module(net_d, find_unused_parameters=cfg.find_unused_parameters)
         self.raw_net_d.train()
-        self.optimizer_d = build_optimizer(net_d.parameters(), cfg.d_optim)
+        self.optimizer_d = build_optimizer(net_d, cfg.d_optim)
         self.scheduler_d = build_scheduler(self.optimizer_d, cfg.d_schedule, ctx.total_steps)
 
     # -- one step --------------------------------------------------------------------------------------------
@@ -281,6 +288,8 @@ class GANObjective:
         return values
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        assert self.ctx is not None and self.pixel is not None
+        set_progress(self.pixel, step, self.ctx.total_steps)  # edge_l1 with pixel_options.start
         if self.raw_net_d is None:
             return self._content_step(batch)
         cfg, ctx = self.cfg, self.ctx

@@ -17,29 +17,37 @@ from srkit.train.sections import Section, SubKeyError
 # --------------------------------------------------------------------------------------------------
 
 
-class LossConfig(Section):
-    """One weighted pixel-loss term. ``eps`` applies to ``charbonnier`` only; ``mix`` (share of plain L1
-    mixed in) and ``start`` (fraction of training before the edge weighting switches on; the seed used
-    0.5) to ``edge_l1`` only (:class:`srkit.losses.EdgeL1Loss`)."""
+class LossOptions(Section):
+    """A pixel loss's options: ``eps`` for ``charbonnier`` only; ``mix`` (share of plain L1 mixed in) and
+    ``start`` (fraction of training before the edge weighting switches on; the seed used 0.5) for
+    ``edge_l1`` only (:class:`srkit.losses.EdgeL1Loss`)."""
 
-    type: Literal[LOSS_TYPES]  # type: ignore[valid-type]
-    weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     eps: float | None = Field(None, gt=0.0)
     mix: float | None = Field(None, ge=0.0, le=1.0)
     start: float | None = Field(None, ge=0.0, lt=1.0)
 
-    @model_validator(mode="after")
-    def _eps(self) -> LossConfig:
-        if self.eps is not None and self.type != "charbonnier":
-            raise SubKeyError("eps", f"only charbonnier takes eps, not {self.type}")
-        for key in ("mix", "start"):
-            if getattr(self, key) is not None and self.type != "edge_l1":
-                raise SubKeyError(key, f"only edge_l1 takes {key}, not {self.type}")
-        return self
+    def check_for(self, loss_type: str) -> None:
+        """Raise :class:`SubKeyError` naming the first option that ``loss_type`` does not take."""
+        takes = {"eps": "charbonnier", "mix": "edge_l1", "start": "edge_l1"}
+        for key, owner in takes.items():
+            if getattr(self, key) is not None and loss_type != owner:
+                raise SubKeyError(key, f"only {owner} takes {key}, not {loss_type}")
 
     def options(self) -> dict[str, float]:
         """The loss's keyword options that are set."""
         return {k: v for k in ("eps", "mix", "start") if (v := getattr(self, k)) is not None}
+
+
+class LossConfig(LossOptions):
+    """One weighted pixel-loss term (``type``, ``weight`` and the :class:`LossOptions`)."""
+
+    type: Literal[LOSS_TYPES]  # type: ignore[valid-type]
+    weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _options(self) -> LossConfig:
+        self.check_for(self.type)
+        return self
 
 
 class PixelObjectiveConfig(Section):
@@ -78,7 +86,7 @@ class PixelObjective:
         self.ctx = ctx
         specs = [(term.type, term.weight, term.options()) for term in self.cfg.losses]
         self.loss = build_loss(specs).to(ctx.device)
-        self.optimizer = build_optimizer(ctx.raw_model.parameters(), ctx.config.optim)
+        self.optimizer = build_optimizer(ctx.raw_model, ctx.config.optim)
         self.scheduler = build_scheduler(self.optimizer, ctx.config.schedule, ctx.total_steps)
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:

@@ -1,0 +1,136 @@
+"""Inference-only rewrites of a network that make the runner's reduced-precision path faster without
+changing what it computes.
+
+Applied by :class:`srkit.archs.Runner` when it owns the network (``optimize=True``: ``srkit upscale``,
+``srkit eval`` and the API load a network for it alone; training validation does not, since it runs the
+live network). Each rewrite is exact: the tests compare every registered architecture's output with and
+without them bit for bit (``tests/test_speed_passes.py``).
+
+- :func:`reorder_pixel_shuffles`: a convolution followed by ``PixelShuffle(r)`` in an ``nn.Sequential``
+  gets its output channels permuted once from PyTorch's order ``c * r^2 + i * r + j`` to
+  ``(i * r + j) * C + c``, and the shuffle becomes :class:`ChannelsLastPixelShuffle`, which for a
+  channels-last tensor moves contiguous blocks of ``r * C`` values instead of gathering single
+  channels (PyTorch's channels-last pixel shuffle took 17 % of an EDSR-baseline bf16 call, issue 11).
+- :func:`relu_out_of_place`: in-place ReLU/LeakyReLU on a bf16 tensor is slower than writing a new
+  tensor (9 % of the same call); the modules are switched to ``inplace=False``.
+- :func:`cast_matmul_weights`: convolution and linear weights are stored in bf16 once; under autocast
+  these ops cast their weights to bf16 on every call (autocast's weight cache is emptied when the
+  context exits), so the result is the same, bit for bit, minus the casts.
+
+See ``docs/speed.md`` for what each is worth, measured with ``benchmarks/upscale_speed.py --passes``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ChannelsLastPixelShuffle",
+    "cast_matmul_weights",
+    "prepare_for_inference",
+    "relu_out_of_place",
+    "reorder_pixel_shuffles",
+    "shuffle_permutation",
+]
+
+#: Modules whose weights :func:`cast_matmul_weights` stores in the autocast dtype: the ops autocast runs
+#: in reduced precision anyway.
+_MATMUL_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
+
+
+def shuffle_permutation(channels: int, factor: int) -> torch.Tensor:
+    """The output-channel order ``perm`` such that ``conv.weight[perm]`` lists the channels as
+    ``(i, j, c)`` (sub-pixel row ``i``, column ``j``, then output channel ``c``) instead of PyTorch's
+    ``PixelShuffle`` order ``(c, i, j)`` (Shi et al. 2016: ``out[c, h r + i, w r + j] =
+    in[c r^2 + i r + j, h, w]``); ``channels`` is the shuffle's output channel count ``C``."""
+    c = torch.arange(channels).view(1, 1, channels)
+    i = torch.arange(factor).view(factor, 1, 1)
+    j = torch.arange(factor).view(1, factor, 1)
+    return (c * factor * factor + i * factor + j).reshape(-1)
+
+
+class ChannelsLastPixelShuffle(nn.Module):
+    """``PixelShuffle(factor)`` for input channels in ``(i, j, c)`` order (:func:`shuffle_permutation`).
+
+    On a channels-last ``(N, r^2 C, H, W)`` tensor the data are ``(N, H, W, r, r, C)`` in memory, and the
+    channels-last output ``(N, C, rH, rW)`` is ``(N, H, r, W, r, C)``: one copy of ``r C``-value blocks.
+    Any memory format gives the right values; the output is channels-last.
+    """
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, ch, h, w = x.shape
+        r = self.factor
+        c = ch // (r * r)
+        nhwc = x.permute(0, 2, 3, 1).reshape(n, h, w, r, r, c)
+        out = nhwc.permute(0, 1, 3, 2, 4, 5).reshape(n, h * r, w * r, c)
+        return out.permute(0, 3, 1, 2)
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+def reorder_pixel_shuffles(model: nn.Module) -> int:
+    """Rewrite every ``Conv2d`` directly followed by ``PixelShuffle`` inside an ``nn.Sequential`` of
+    ``model`` (in place; see the module docstring); returns how many pairs were rewritten. Shuffles
+    fed by anything else (a conv stored as a separate attribute, a shuffle shared by two convs) are
+    left alone."""
+    count = 0
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        names = list(seq._modules)
+        for first, second in itertools.pairwise(names):
+            conv, shuffle = seq._modules[first], seq._modules[second]
+            if not (isinstance(conv, nn.Conv2d) and type(shuffle) is nn.PixelShuffle):
+                continue
+            factor = shuffle.upscale_factor
+            perm = shuffle_permutation(conv.out_channels // (factor * factor), factor).to(conv.weight.device)
+            with torch.no_grad():
+                conv.weight.copy_(conv.weight[perm])
+                if conv.bias is not None:
+                    conv.bias.copy_(conv.bias[perm])
+            seq._modules[second] = ChannelsLastPixelShuffle(factor)
+            count += 1
+    return count
+
+
+def relu_out_of_place(model: nn.Module) -> int:
+    """Switch every in-place ``ReLU``/``LeakyReLU`` of ``model`` to out-of-place; returns how many."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, nn.ReLU | nn.LeakyReLU) and module.inplace:
+            module.inplace = False
+            count += 1
+    return count
+
+
+def cast_matmul_weights(model: nn.Module, dtype: torch.dtype) -> int:
+    """Store the weights and biases of ``model``'s convolutions and linear layers in ``dtype`` (in
+    place); returns how many modules. Only for running under autocast to the same ``dtype``."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, _MATMUL_MODULES):
+            for param in module.parameters(recurse=False):
+                param.data = param.data.to(dtype)
+            count += 1
+    return count
+
+
+def prepare_for_inference(
+    model: nn.Module, *, autocast_dtype: torch.dtype | None, channels_last: bool
+) -> dict[str, int]:
+    """Apply the rewrites that pay off for this precision and layout (in place): the shuffle reorder
+    with channels-last, the other two when autocasting. Returns what was rewritten, by pass name."""
+    done: dict[str, int] = {}
+    if channels_last:
+        done["pixel_shuffle_reorder"] = reorder_pixel_shuffles(model)
+    if autocast_dtype is not None:
+        done["relu_out_of_place"] = relu_out_of_place(model)
+        if autocast_dtype == torch.bfloat16:
+            done["bf16_weights"] = cast_matmul_weights(model, autocast_dtype)
+    return done
