@@ -23,8 +23,8 @@ test: lint
 # Style and complexity (ruff), import layers and cycles (import-linter, contracts in pyproject.toml),
 # static types (mypy with the pydantic plugin, zero errors on src/).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

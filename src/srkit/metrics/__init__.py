@@ -2,9 +2,21 @@
 
 ``psnr``/``ssim`` score 8-bit images (MATLAB/BasicSR convention: rounding, border shave, BT.601 Y);
 ``psnr_torch``/``ssim_torch`` are their batched, differentiable float-mode counterparts. See
-:mod:`srkit.metrics.psnr_ssim` for the exact convention.
+:mod:`srkit.metrics.psnr_ssim` for the exact convention. Generative-SR metrics (FID, IS and SR3's
+consistency) are in :mod:`srkit.metrics.fid`, on the FID Inception-v3 of :mod:`srkit.metrics.inception`.
 """
 
+from srkit.metrics.fid import (
+    FeatureStats,
+    FIDResult,
+    consistency,
+    fid_from_features,
+    fid_from_stats,
+    frechet_distance,
+    inception_score,
+    min_images,
+)
+from srkit.metrics.inception import FID_WEIGHTS_URL, FIDInceptionV3, InceptionFeatures
 from srkit.metrics.psnr_ssim import (
     PIXEL_MAX,
     SSIM_K1,
@@ -24,6 +36,7 @@ from srkit.metrics.psnr_ssim import (
 )
 
 __all__ = [
+    "FID_WEIGHTS_URL",
     "PIXEL_MAX",
     "SSIM_K1",
     "SSIM_K2",
@@ -31,8 +44,18 @@ __all__ = [
     "SSIM_WINDOW",
     "Y_OFFSET",
     "Y_WEIGHTS",
+    "FIDInceptionV3",
+    "FIDResult",
+    "FeatureStats",
+    "InceptionFeatures",
+    "consistency",
     "crop_problem",
+    "fid_from_features",
+    "fid_from_stats",
+    "frechet_distance",
     "gaussian_window_1d",
+    "inception_score",
+    "min_images",
     "psnr",
     "psnr_torch",
     "quantize_uint8",
