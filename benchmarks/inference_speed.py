@@ -22,6 +22,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -101,7 +102,8 @@ def runner_rewrites(cases: list[str], side: int, repeats: int) -> list[dict[str,
 
 
 def eval_overlap(repeats: int) -> dict[str, Any]:
-    """Wall seconds of ``evaluate`` (shipped default x2 model, x2, bicubic) serial vs overlapped."""
+    """Wall seconds of ``evaluate`` (shipped default x2 model, x2, bicubic) serial vs overlapped, with
+    the current number of torch threads."""
     from srkit.data import resolve_dataset
 
     set5 = shared_dir() / "data" / "Set5"
@@ -164,13 +166,16 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--eval-repeats", type=int, default=2)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-rewrites", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    print(f"runner rewrites, one thread, {args.side}x{args.side} input, median of {args.repeats}:")
-    rewrites = runner_rewrites(args.cases, args.side, args.repeats)
+    rewrites = []
+    if not args.skip_rewrites:
+        print(f"runner rewrites, one thread, {args.side}x{args.side} input, median of {args.repeats}:")
+        rewrites = runner_rewrites(args.cases, args.side, args.repeats)
     torch.set_num_threads(threads)
     print(
         format_table(
@@ -181,14 +186,24 @@ def main() -> int:
             ],
         )
     )
-    overlap = None
+    overlap = []
     if not args.skip_eval:
-        overlap = eval_overlap(args.eval_repeats)
-        print(f"\neval scoring, {overlap['dataset']} x2 ({overlap['images']} images), {threads} threads:")
+        # all cores for torch (no core left for the scoring thread), then one core left free
+        for n in sorted({threads, max(1, (os.cpu_count() or 1) - 1)}, reverse=True):
+            torch.set_num_threads(n)
+            overlap.append(eval_overlap(args.eval_repeats))
+        torch.set_num_threads(threads)
+        print(
+            f"\neval scoring, {overlap[0]['dataset']} x2 ({overlap[0]['images']} images), "
+            f"{os.cpu_count()} cores:"
+        )
         print(
             format_table(
-                ["serial s", "overlapped s", "speed-up", "same report"],
-                [[overlap["serial_s"], overlap["overlapped_s"], overlap["speedup"], overlap["same_report"]]],
+                ["torch threads", "serial s", "overlapped s", "speed-up", "same report"],
+                [
+                    [o["threads"], o["serial_s"], o["overlapped_s"], o["speedup"], o["same_report"]]
+                    for o in overlap
+                ],
             )
         )
     tiles = tile_ratios()

@@ -111,9 +111,9 @@ def _mean_rgb(pixels: torch.Tensor, rows: slice, cols: slice) -> np.ndarray:
 
 
 def test_suffixes_and_suffix_check() -> None:
-    assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-    assert is_image_file("a/B.JPG") and is_image_file("x.tiff")
-    assert not is_image_file("notes.txt") and not is_image_file("anim.gif")  # GIF: read, never written
+    assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+    assert is_image_file("a/B.JPG") and is_image_file("x.tiff") and is_image_file("anim.GIF")  # GIF: read
+    assert not is_image_file("notes.txt")
     assert DEFAULT_MAX_PIXELS == 20000 * 20000  # the fallback when the available memory is unknown
 
 

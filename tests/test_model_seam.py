@@ -52,13 +52,26 @@ TINY: dict[str, dict[str, Any]] = {
         "compress_ratio": 2,
         "squeeze_factor": 4,
     },
+    "sr3": {
+        "base_channels": 8,
+        "channel_mults": [1, 2],
+        "num_res_blocks": 1,
+        "attn_depths": [-1],
+        "emb_mult": 2,
+        "sample_steps": 2,
+    },
 }
+
+#: The objective an architecture trains with when it is not the recipe's ``pixel`` (iterative networks).
+OBJECTIVE: dict[str, dict[str, Any]] = {"sr3": {"name": "diffusion"}}
 
 
 def _recipe(root: Path, arch: str, hparams: dict[str, Any], steps: int) -> dict[str, Any]:
     """:func:`tiny_config` with the model replaced (not merged) and validation every other step."""
     raw = tiny_config(root, train={"steps": steps})
     raw["model"] = {"arch": arch, "hparams": hparams}
+    if arch in OBJECTIVE:
+        raw["objective"] = OBJECTIVE[arch]
     raw["data"]["val"]["every"] = 2
     return raw
 

@@ -102,7 +102,7 @@ def _error(tmp_path: Path, overrides: list[str], **sections) -> str:
     [
         (["optim.lr=-1"], "optim.lr: Input should be greater than 0 (got -1)"),
         (["train.foo=1"], "train.foo: unknown key"),
-        (["train.precision=fp8"], "train.precision: Input should be 'fp32', 'bf16' or 'fp16'"),
+        (["train.precision=fp8"], "train.precision: Input should be 'fp32', 'bf16', 'fp16' or 'auto'"),
         (["schedule.type=step"], "schedule.step_size: required for schedule type 'step'"),
         (
             ["schedule.type=cosine", "schedule.milestones=[10]"],
@@ -295,7 +295,7 @@ def test_cli_reports_config_errors_in_one_line(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_the_objective_section_takes_every_registered_objective(tmp_path: Path) -> None:
-    assert list(OBJECTIVES) == ["pixel", "erm", "group_dro", "gan"]
+    assert list(OBJECTIVES) == ["pixel", "erm", "group_dro", "gan", "diffusion"]
     data = tiny_config(tmp_path)
     for name, entry in OBJECTIVES.items():
         config = build_config({**data, "objective": {"name": name}})
@@ -303,7 +303,7 @@ def test_the_objective_section_takes_every_registered_objective(tmp_path: Path) 
         assert type(build_objective(config.objective)) is entry.objective and entry.objective.name == name
     del data["objective"]
     assert type(build_config(data).objective) is OBJECTIVES["pixel"].config
-    with pytest.raises(ConfigError, match="expected tags: 'pixel', 'erm', 'group_dro', 'gan'"):
+    with pytest.raises(ConfigError, match="expected tags: 'pixel', 'erm', 'group_dro', 'gan', 'diffusion'"):
         build_config({**data, "objective": {"name": "wgan"}})
 
 

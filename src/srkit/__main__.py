@@ -3,11 +3,13 @@ run it (:func:`srkit.cli.main`).
 
 GNU OpenMP (PyTorch's CPU thread pool on Linux) reads ``OMP_WAIT_POLICY`` once, when PyTorch is
 imported, so it is set here, before anything imports torch. Idle threads spin (``ACTIVE``, libgomp's
-default behaviour) or sleep (``PASSIVE``). Measured (``benchmarks/wait_policy.py``, ``docs/speed.md``):
-on a loaded machine spinning threads steal the cores the working threads need, and inference ran
-several times slower than with ``PASSIVE``; but ``PASSIVE`` slows training's many small backward
-kernels. So inference commands get ``PASSIVE`` and ``srkit train`` keeps the default. A policy already
-in the environment is always kept.
+default behaviour) or sleep (``PASSIVE``). Measured on 2 cores (``benchmarks/wait_policy.py``,
+``docs/speed.md``): with other work on the machine, spinning threads steal the cores the working threads
+need and a ``PASSIVE`` inference call was 1.86x faster (issue 11 saw 11x on another machine); on an idle
+machine ``PASSIVE`` made it 1.65x slower (threads that sleep wake late), and it slows training either
+way. So inference commands get ``PASSIVE`` only when the machine is busy as they start (the 1-minute load
+average is at least one core's worth, :data:`BUSY_LOAD`), and ``srkit train`` always keeps the default. A
+policy already in the environment is always kept.
 """
 
 from __future__ import annotations
@@ -16,15 +18,28 @@ import os
 import sys
 from collections.abc import Sequence
 
-#: Commands that only run networks forward (or not at all): their threads sleep when idle.
+#: Commands that only run networks forward (or not at all): their threads sleep when idle on a busy machine.
 PASSIVE_COMMANDS = frozenset({"upscale", "eval", "models", "convert", "export", "interpolate"})
+#: The 1-minute load average from which the machine counts as busy (one core's worth of other work).
+BUSY_LOAD = 1.0
 
 
-def wait_policy(argv: Sequence[str]) -> str | None:
-    """The ``OMP_WAIT_POLICY`` for the command line ``argv`` (without the program name): ``PASSIVE``
-    for the inference commands, ``None`` (libgomp's default) for training and anything else."""
+def load_average() -> float:
+    """The 1-minute load average (0 where the system does not report one)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def wait_policy(argv: Sequence[str], load: float | None = None) -> str | None:
+    """The ``OMP_WAIT_POLICY`` for the command line ``argv`` (without the program name) at the 1-minute
+    ``load`` average (default: the machine's now): ``PASSIVE`` for the inference commands on a busy
+    machine, ``None`` (libgomp's default) otherwise and always for training."""
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return "PASSIVE" if command in PASSIVE_COMMANDS else None
+    if command not in PASSIVE_COMMANDS:
+        return None
+    return "PASSIVE" if (load_average() if load is None else load) >= BUSY_LOAD else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

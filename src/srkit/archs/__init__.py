@@ -8,13 +8,14 @@
   projects' checkpoint layouts;
 - families, each ``srkit/archs/<family>/`` with ``net.py``, ``layouts.py`` and its registration:
   SRResNet (Ledig et al. 2017) and MSRResNet (BasicSR), EDSR (Lim et al. 2017), RRDBNet/ESRGAN (Wang et
-  al. 2018), FSRCNN (Dong et al. 2016), VDSR (Kim et al. 2016).
+  al. 2018), FSRCNN (Dong et al. 2016), VDSR (Kim et al. 2016), and the iterative SR3 (Saharia et al.
+  2021, with its own runner).
 
 Adding a family is one folder plus one line in :data:`FAMILIES` below (the import that registers it);
 checkpoint layouts are tried in that order (their signature keys are disjoint, so the order decides nothing).
 """
 
-from srkit.archs import davit_sr, edsr, fsrcnn, hat, rrdbnet, srresnet, swinir, vdsr
+from srkit.archs import davit_sr, edsr, fsrcnn, hat, rrdbnet, sr3, srresnet, swinir, vdsr
 from srkit.archs.contract import NetInfo, SRNet, color_space
 from srkit.archs.edsr import EDSR
 from srkit.archs.fsrcnn import FSRCNN
@@ -62,7 +63,7 @@ from srkit.archs.srresnet import MSRResNet, SRResNet
 from srkit.archs.vdsr import VDSR
 
 #: The family packages, imported (and so registered) in this order.
-FAMILIES = (edsr, fsrcnn, rrdbnet, srresnet, vdsr, davit_sr, swinir, hat)
+FAMILIES = (edsr, fsrcnn, rrdbnet, srresnet, vdsr, davit_sr, swinir, hat, sr3)
 
 __all__ = [
     "ARCHS",

@@ -14,7 +14,12 @@ from srkit.cli.convert import add_convert_parser
 from srkit.cli.export import add_export_parser
 from srkit.cli.interpolate import add_interpolate_parser
 from srkit.errors import SrkitError
-from srkit.infer.cli import add_models_parser, add_upscale_parser
+from srkit.infer.cli import (
+    add_models_parser,
+    add_sampling_arguments,
+    add_upscale_parser,
+    apply_sampling_arguments,
+)
 from srkit.train.cli import add_train_parser
 
 
@@ -95,6 +100,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_sampling_arguments(p)
     p.set_defaults(func=_run_eval)
 
 
@@ -138,6 +144,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     names = _model_labels(args.model)
     # every model is loaded before anything is measured, so a bad one fails at once
     upscalers = [load_upscaler(m, device=args.device, precision=args.precision) for m in args.model]
+    apply_sampling_arguments(upscalers, args)
     reports = []
     for index, (upscaler, label) in enumerate(zip(upscalers, names, strict=True)):
         out_dir = root / label.replace("/", "_") if several or args.out is None else root

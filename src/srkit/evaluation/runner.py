@@ -15,6 +15,7 @@ scale with the reason (:class:`SkippedImage`, listed in the report), not scored 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -262,7 +263,7 @@ def evaluate(
     lpips: LPIPS | None = None,
     on_image: Callable[[ImageScore, ImageSample], None] | None = None,
     echo: Callable[[str], None] | None = None,
-    overlap_metrics: bool = True,
+    overlap_metrics: bool | None = None,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
@@ -271,7 +272,8 @@ def evaluate(
     its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`). An image too small for a scale is
     skipped there (:attr:`EvalReport.skipped`) and ``echo`` gets one line naming it and why.
     ``overlap_metrics``: score image ``i`` in a thread while the network makes image ``i + 1``
-    (:class:`_Scorer`; the report is the same either way).
+    (:class:`_Scorer`; the report is the same either way); ``None``: only when the machine has a core
+    PyTorch's threads leave free (:func:`spare_core`).
     """
     for scale in scales:
         if not upscaler.supports_scale(scale):
@@ -285,7 +287,8 @@ def evaluate(
     min_size = max(SSIM_WINDOW, MIN_SIZE[lpips.net_name] if lpips is not None else 0)
     total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
     bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
-    scorer = _Scorer(report, y_channel, lpips, on_image, save_dir, bar, overlap=overlap_metrics)
+    overlap = spare_core() if overlap_metrics is None else overlap_metrics
+    scorer = _Scorer(report, y_channel, lpips, on_image, save_dir, bar, overlap=overlap)
     with bar, torch.inference_mode(), scorer:
         for dataset in datasets:
             for path in dataset.files:
@@ -305,6 +308,13 @@ def evaluate(
                         cell = (dataset.name, group.name, scale, path, border)
                         scorer.submit(cell, _hwc(lr), _hwc(to_uint8(sr)), _hwc(hr))
     return report
+
+
+def spare_core() -> bool:
+    """Whether a core is left over by PyTorch's intra-op threads, so that scoring in a thread runs beside
+    the network instead of taking its cores: on 2 cores with 2 threads, overlapping made ``srkit eval``
+    0.91x as fast (Set5 x2, ``benchmarks/inference_speed.py``, docs/speed.md)."""
+    return (os.cpu_count() or 1) > torch.get_num_threads()
 
 
 def _psnr_ssim(sr: np.ndarray, hr: np.ndarray, border: int, y_channel: bool) -> tuple[float, float]:

@@ -14,6 +14,49 @@ from pathlib import Path
 from srkit.errors import ConfigError
 
 DEFAULT_SCALE = 4
+#: The samplers of iterative models (``srkit.archs.sr3.sampling.SAMPLER_NAMES``, listed here so that
+#: building the parser does not import torch; a test keeps the two equal).
+SAMPLERS = ("sr3", "ddim", "dpmpp_2m")
+_SAMPLING_FLAGS = ("steps", "sampler", "seed")
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """``--steps``, ``--sampler`` and ``--seed`` for iterative models (SR3, docs/sr3.md)."""
+    group = p.add_argument_group("iterative models (sr3)")
+    group.add_argument(
+        "--steps", type=int, default=None, metavar="N", help="sampling steps (default: the weights')"
+    )
+    group.add_argument(
+        "--sampler",
+        default=None,
+        choices=SAMPLERS,
+        help="sr3 (ancestral, SR3 Algorithm 2), ddim (deterministic) or dpmpp_2m (DPM-Solver++(2M)); "
+        "default: the weights'",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="noise seed (default 0; the same seed, the same image)",
+    )
+
+
+def apply_sampling_arguments(upscalers: Sequence[object], args: argparse.Namespace) -> None:
+    """Set ``--steps/--sampler/--seed`` on every iterative runner of ``upscalers``; a ConfigError when
+    they are given and no model is iterative, or when the sampling schedule leaves the trained range."""
+    given = {key: getattr(args, key) for key in _SAMPLING_FLAGS if getattr(args, key, None) is not None}
+    if not given:
+        return
+    # import-time cost: torch loads only when a command runs
+    from srkit.archs.sr3 import SR3Runner
+
+    iterative = [u for u in upscalers if isinstance(u, SR3Runner)]
+    if not iterative:
+        flags = "/".join(f"--{key}" for key in given)
+        raise ConfigError(f"{flags}: only iterative models (sr3) sample; no --model here is one")
+    for runner in iterative:
+        runner.configure(**given)
 
 
 def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +132,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         help="replace existing outputs that srkit wrote (never an input, never a file srkit did not write)",
     )
     p.add_argument("--recursive", action="store_true", help="look for images in sub-folders too")
+    add_sampling_arguments(p)
     p.set_defaults(func=run_upscale_command)
 
 
@@ -106,6 +150,7 @@ def run_upscale_command(args: argparse.Namespace) -> int:
     tiles = TileSize(args.tile, args.tile_overlap)
     model = args.model if args.model is not None else default_model(args.scale or DEFAULT_SCALE)
     upscaler = load_upscaler(model, device=args.device, precision=args.precision)
+    apply_sampling_arguments([upscaler], args)
     scale = resolve_scale(upscaler, args.scale, DEFAULT_SCALE)
     jobs = plan_jobs(
         args.inputs,

@@ -268,7 +268,8 @@ def _upscale_once(
     if x.dim() != 4:
         raise ConfigError(f"tiling: expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     check_tiling(tile, overlap)
-    grid = _TileGrid(fn, x, scale, tile or max(x.shape[-2:]), overlap, align, out, out_dtype)
+    whole = -(-max(x.shape[-2:]) // align) * align  # tile 0: one tile, also when a side is not aligned
+    grid = _TileGrid(fn, x, scale, tile or whole, overlap, align, out, out_dtype)
     bar = _progress_bar(len(grid.rows) * len(grid.cols), progress, desc)
     grid.bar = bar
     try:

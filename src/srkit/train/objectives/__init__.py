@@ -4,7 +4,8 @@ and the registry).
 
 The built-in objectives, registered when this package is imported: ``pixel``
 (:mod:`~srkit.train.objectives.pixel`), ``erm`` and ``group_dro`` (:mod:`~srkit.train.objectives.robust`),
-``gan`` (:mod:`~srkit.train.objectives.gan`).
+``gan`` (:mod:`~srkit.train.objectives.gan`), ``diffusion`` (SR3's noise prediction,
+:mod:`~srkit.train.objectives.diffusion`).
 """
 
 from srkit.train.objectives.base import (
@@ -32,10 +33,16 @@ from srkit.train.objectives.robust import (
 # isort: split
 from srkit.train.objectives.gan import DiscriminatorConfig, GANObjective, GANObjectiveConfig, PerceptualConfig
 
+# isort: split
+from srkit.train.objectives.diffusion import BlurConfig, DiffusionObjective, DiffusionObjectiveConfig
+
 __all__ = [
     "DEFAULT_OBJECTIVE",
     "OBJECTIVES",
     "Batch",
+    "BlurConfig",
+    "DiffusionObjective",
+    "DiffusionObjectiveConfig",
     "DiscriminatorConfig",
     "ERMObjective",
     "ERMObjectiveConfig",
