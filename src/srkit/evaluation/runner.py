@@ -306,7 +306,7 @@ def evaluate(
                     for group in groups:
                         lr, sr = _super_resolve(upscaler, group, hr, scale, path)
                         cell = (dataset.name, group.name, scale, path, border)
-                        scorer.submit(cell, _hwc(lr), _hwc(to_uint8(sr)), _hwc(hr))
+                        scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr))
     return report
 
 
@@ -358,7 +358,7 @@ class _Scorer:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(
-        self, cell: tuple[str, str, int, Path, int], lr: np.ndarray, sr: np.ndarray, hr: np.ndarray
+        self, cell: tuple[str, str, int, Path, int], lr: torch.Tensor, sr: np.ndarray, hr: np.ndarray
     ) -> None:
         job = self.pool.submit(_psnr_ssim, sr, hr, cell[4], self.y_channel)
         self._collect()
@@ -383,7 +383,7 @@ class _Scorer:
         )
         self.report.images.append(score)
         if self.on_image is not None:
-            self.on_image(score, ImageSample(lr=lr, sr=sr, hr=hr, border=border))
+            self.on_image(score, ImageSample(lr=_hwc(lr), sr=sr, hr=hr, border=border))
         if self.save_dir is not None:
             write_image(self.save_dir / dataset / group / f"x{scale}" / f"{path.stem}.png", sr)
         self.bar.update(1)
