@@ -16,9 +16,11 @@ from PIL import Image as PILImage
 import srkit.archs as A
 from srkit.archs.sr3 import PRESETS, SR3Runner, SR3UNet
 from srkit.archs.sr3 import sampling as S
+from srkit.archs.tiles import blend_tiles, tile_spans
 from srkit.cli import main
 from srkit.errors import ConfigError
 from srkit.infer.cli import SAMPLERS
+from srkit.infer.tiling import upscale_tiled
 from srkit.io.checkpoint import read_weights
 from srkit.train.config import build_config, load_config
 from srkit.train.engine import Engine, train
@@ -88,7 +90,7 @@ def test_presets_are_listed(capsys: pytest.CaptureFixture) -> None:
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sr3 "))
     for name in ("sr3-seed-64to256", "sr3-paper-16to128", "sr3-small", "sr3-novwaul"):
         assert name in row
-    assert "upsampled" in row and "fp32/bf16" in row and " none " in row
+    assert "upsampled" in row and "fp32/bf16" in row and " per_step " in row
 
 
 def test_forward_shapes_and_net_info() -> None:
@@ -104,7 +106,7 @@ def test_forward_shapes_and_net_info() -> None:
         (2,),
         2,
     )
-    assert info.precisions == ("fp32", "bf16") and info.tiling == "none" and not info.supports_scale(4)
+    assert info.precisions == ("fp32", "bf16") and info.tiling == "per_step" and not info.supports_scale(4)
     assert A.ARCH_ENTRIES["sr3"].describe({}).size_multiple == 32  # 2 ** (6 depths - 1)
     with pytest.raises(ConfigError, match="needs noise_level"):
         net(x)
@@ -293,6 +295,89 @@ def test_runner_refuses_a_schedule_outside_the_trained_range() -> None:
         _runner(sampler="euler")
     with pytest.raises(ConfigError, match="does not run in fp16"):
         A.make_runner(_net(), device="cpu", precision="fp16")
+
+
+# --------------------------------------------------------------------------------------------------
+# Step-synchronous tiling
+# --------------------------------------------------------------------------------------------------
+
+
+def _textured_net() -> SR3UNet:
+    """A random sr3 network whose near-zero initialised layers are not near zero (so its prediction
+    depends on the whole input, the attention included)."""
+    net = _net(scale=2)
+    with torch.no_grad():
+        for p in net.parameters():
+            torch.nn.init.normal_(p, 0.0, 0.2 / max(1, p[0].numel()) ** 0.5)
+    return net
+
+
+def test_blend_tiles_is_a_partition_of_unity_and_one_call_per_tile() -> None:
+    x = torch.rand(2, 3, 37, 50, dtype=torch.float64)
+    calls: list[tuple[int, ...]] = []
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(t.shape[-2:]))
+        return t * 2
+
+    out = blend_tiles(fn, x, 16, 4, align=2)
+    torch.testing.assert_close(out, (2 * x).float())  # the weights sum to 1 at every pixel
+    assert len(calls) == len(tile_spans(37, 16, 4, 2)) * len(tile_spans(50, 16, 4, 2)) > 4
+    assert all(h <= 16 and w <= 16 for h, w in calls)
+    calls.clear()
+    assert torch.equal(blend_tiles(fn, x, 64, 4), (2 * x).float()) and calls == [(37, 50)]
+
+
+def test_step_tiling_with_a_covering_tile_is_the_untiled_sample() -> None:
+    net, lr = _textured_net(), torch.rand(1, 3, 10, 12, generator=torch.Generator().manual_seed(2))
+    whole = _runner(net)(lr, 2)
+    covering = _runner(net)
+    assert covering.step_tiles(12, 2) and covering.tiles == (12, 2)
+    assert torch.equal(covering(lr, 2), whole)
+    for sampler in ("ddim", "dpmpp_2m"):
+        want = _runner(net, sampler=sampler, steps=3)(lr, 2)
+        tiled = _runner(net, sampler=sampler, steps=3)
+        tiled.step_tiles(16, 4)
+        assert torch.equal(tiled(lr, 2), want), sampler
+
+
+def test_step_tiling_calls_the_network_per_tile_per_step_and_does_not_seam() -> None:
+    net, lr = _textured_net(), torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    whole = _runner(net)(lr, 2)
+    shapes: list[tuple[int, ...]] = []
+    hook = net.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[-2:])))
+    stepped = _runner(net)
+    stepped.step_tiles(10, 2)  # input pixels: 20-pixel tiles of the 32x32 upsampled image, 2x2 of them
+    synced = stepped(lr, 2)
+    hook.remove()
+    steps = TINY["sample_steps"]
+    assert len(shapes) == 4 * steps and all(max(s) <= 20 for s in shapes)
+    # the old way: every tile sampled on its own (its own noise field) from the same seed
+    independent = upscale_tiled(lambda t: _runner(net)(t, 2), lr, 2, tile=10, overlap=2, align=2)
+    err_synced, err_independent = (synced - whole).abs().mean(), (independent - whole).abs().mean()
+    assert float(err_synced) < 0.25 * float(err_independent), (err_synced, err_independent)
+    with pytest.raises(ConfigError, match="tile overlap: 5 must be less than half the tile size"):
+        stepped.step_tiles(10, 5)
+
+
+def test_upscale_samples_a_photo_larger_than_one_tile(tmp_path: Path) -> None:
+    weights = A.save_weights(tmp_path / "sr3_x2.safetensors", _textured_net())
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(4)
+    PILImage.fromarray(rng.integers(0, 256, (20, 26, 3), dtype=np.uint8)).save(photo)
+
+    def upscale(out: str, *extra: str) -> np.ndarray:
+        args = ["upscale", str(photo), "--model", str(weights), "--steps", "2", "--seed", "0", "-o"]
+        assert main([*args, str(tmp_path / out), *extra]) == 0
+        with PILImage.open(tmp_path / out / "photo_x2.png") as im:
+            return np.asarray(im)
+
+    whole = upscale("whole", "--tile", "0")
+    tiled = upscale("tiled", "--tile", "12", "--tile-overlap", "4")
+    assert tiled.shape == whole.shape == (40, 52, 3)
+    assert not np.array_equal(tiled, whole)  # really tiled
+    assert np.abs(tiled.astype(int) - whole).mean() < 8  # and one sample, not four
+    assert np.array_equal(tiled, upscale("again", "--tile", "12", "--tile-overlap", "4"))
 
 
 def test_cli_sampler_names_match_the_samplers() -> None:

@@ -21,7 +21,7 @@ from srkit.errors import ConfigError
 
 ColorSpace = Literal["rgb", "y", "raw"]
 InputKind = Literal["lr", "upsampled"]
-Tiling = Literal["seamless", "approximate", "none"]
+Tiling = Literal["seamless", "approximate", "per_step", "none"]
 RunKind = Literal["forward", "iterative"]
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -44,7 +44,9 @@ class NetInfo:
         min_size: the smallest input side the network accepts.
         precisions: the arithmetic it may run in (a transformer may refuse fp16).
         tiling: ``'seamless'`` (tiles blend to the whole-image result up to a fraction of a level),
-            ``'approximate'`` (global operations make tiles differ more) or ``'none'``.
+            ``'approximate'`` (global operations make tiles differ more), ``'per_step'`` (an iterative
+            runner tiles every network call itself, blending the tiles' predictions at every step:
+            :meth:`srkit.archs.Runner.step_tiles`) or ``'none'``.
         tile_overlap: the input pixels neighbouring tiles share by default (``srkit upscale`` without
             ``--tile-overlap``): enough for the network's reach across a tile's cut edge (16 for the
             convolutional networks; the window transformers reach further, docs/transformers.md).

@@ -188,6 +188,13 @@ class Runner:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
 
+    def step_tiles(self, tile: int, overlap: int) -> bool:
+        """Hand the tiling to the runner: runners whose network runs many times per image (NetInfo's
+        ``tiling`` ``'per_step'``: SR3) cut every network call into tiles of ``tile`` input pixels sharing
+        ``overlap`` (0: whole image) themselves and return True, and the caller then passes whole images;
+        the others return False and the caller tiles (:mod:`srkit.infer.tiling`)."""
+        return False
+
     def network(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """The network's output for ``x`` in its colour space and at its input size; iterative runners
         override this with their sampling loop."""

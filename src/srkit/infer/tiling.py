@@ -1,5 +1,7 @@
 """Seamless tiling: upscale images of any size in overlapping tiles that blend without seams.
 
+The tile geometry and weights are :mod:`srkit.archs.tiles` (shared with SR3's step-synchronous tiling).
+
 The image is cut into a grid of tiles of at most ``tile x tile`` input pixels. Neighbouring tiles
 share at least ``overlap`` pixels; along each axis the tiles are spread evenly, so the shared bands
 are as equal as the integer grid allows (each at least ``overlap`` wide). Every tile is upscaled on
@@ -7,9 +9,9 @@ its own and the results are blended with separable weights:
 
 - along an axis, a tile's weight is 1 in its interior and falls to 0 across a raised-cosine ramp
   ``0.5 - 0.5 cos(pi t)`` centred in the band shared with the neighbour and half the overlap wide
-  (:data:`RAMP_FRACTION`; ``scale * overlap / 2`` output pixels); the neighbour's ramp is the exact
-  complement. A tile therefore gives no weight to the outer quarter of the band next to its cut
-  edge, where the network saw zero padding instead of the real neighbourhood. (Measured on
+  (:data:`srkit.archs.tiles.RAMP_FRACTION`; ``scale * overlap / 2`` output pixels); the neighbour's
+  ramp is the exact complement. A tile therefore gives no weight to the outer quarter of the band
+  next to its cut edge, where the network saw zero padding instead of the real neighbourhood. (Measured on
   EDSR-baseline x4: a tile's error is ~44/255 at its cut edge and falls ~4x every 2 pixels; a ramp
   over the middle half of a 16-pixel overlap leaves 0.17/255, a ramp over all of it 0.76/255.)
 - image borders are not cut edges, so tiles keep full weight there;
@@ -38,13 +40,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from srkit.archs import Runner
+from srkit.archs.tiles import axis_weights, smallest_tile, tile_spans
 from srkit.errors import ConfigError, SrkitError
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "smallest_tile",
     "tile_count",
     "tile_spans",
+    "upscale_step_tiled",
     "upscale_tiled",
 ]
 
@@ -80,9 +84,6 @@ MAX_TILE = {"cpu": 512, "cuda": 2048}
 MEMORY_FRACTION = {"cpu": 0.25, "cuda": 0.6}
 CPU_BUDGET_CAP = 1 << 30
 _TILE_STEP = 16
-#: Width of the blending ramp as a share of the overlap: the ramp covers the middle half of the band
-#: two tiles share, and the outer quarters (nearest each tile's cut edge) get no weight from that tile.
-RAMP_FRACTION = 0.5
 
 #: A function mapping a float tile ``(B, C, h, w)`` to its upscaled ``(B, C', s*h, s*w)``.
 TileFn = Callable[[torch.Tensor], torch.Tensor]
@@ -124,88 +125,6 @@ def _check_tile_count(height: int, width: int, tile: int, overlap: int, align: i
             f"{count:,} tiles, more than {MAX_TILES:,} network calls; use larger tiles (or 0 for the whole "
             "image)"
         )
-
-
-def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` of the tiles along an axis of ``length`` pixels.
-
-    One span ``(0, length)`` when ``length <= tile``; otherwise ``n = ceil((length - overlap) /
-    (tile - overlap))`` spans, the first at 0 and the last ending at ``length``, with evenly spread
-    starts, so neighbours share at least ``overlap`` pixels; each span is the :func:`smallest_tile`
-    that keeps ``n`` (at most ``tile``), so the network computes little more than the image.
-
-    With ``align`` > 1 every start is a multiple of ``align`` (networks that pixel-unshuffle by
-    ``align`` see the same pixel groups as on the whole image): the grid is laid out in units of
-    ``align`` pixels, the tile rounded down and the overlap up to multiples of it, and the last span
-    is cut at ``length``.
-    """
-    if align > 1:
-        units = tile_spans(
-            -(-length // align),
-            max(1, tile // align),
-            min(-(-overlap // align), max(0, (tile // align - 1) // 2)),
-        )
-        return [(start * align, min(stop * align, length)) for start, stop in units]
-    if length <= tile:
-        return [(0, length)]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    tile = smallest_tile(length, n, overlap)
-    starts = [round(i * (length - tile) / (n - 1)) for i in range(n)]
-    return [(s, s + tile) for s in starts]
-
-
-def smallest_tile(length: int, n: int, overlap: int) -> int:
-    """The smallest tile side that still covers ``length`` pixels with ``n >= 2`` evenly spread tiles
-    sharing at least ``overlap`` pixels with each neighbour (after rounding the starts).
-
-    A fixed tile leaves the tiles overlapping by more than asked: 1000 pixels in 512-pixel tiles with
-    overlap 16 are 2 tiles sharing 24 pixels, but 3 tiles of 512 share 268 and compute 1.54x the
-    pixels; 3 tiles of 344 do it with 1.03x. ``ceil((length - overlap) / n) + overlap`` is the lower
-    bound (``n`` tiles minus the ``n - 1`` shared bands cover the axis); a start rounded up can steal
-    a pixel from a band, so the side grows until the largest start step leaves ``overlap``.
-    """
-    tile = -(-(length - overlap) // n) + overlap
-    while tile - -(-(length - tile) // (n - 1)) < overlap:
-        tile += 1
-    return tile
-
-
-def _ramp(positions: torch.Tensor, start: float, width: float) -> torch.Tensor:
-    """Raised cosine from 0 (before ``start``) to 1 (after ``start + width``) at ``positions``."""
-    if width <= 0:
-        return (positions >= start).to(torch.float64)
-    t = ((positions - start) / width).clamp(0.0, 1.0)
-    return 0.5 - 0.5 * torch.cos(math.pi * t)
-
-
-def axis_weights(spans: Sequence[tuple[int, int]], scale: int, overlap: int) -> list[torch.Tensor]:
-    """Blending weights along one axis at output resolution: one float32 vector of
-    ``scale * (stop - start)`` values per span, summing to 1 over the spans at every output pixel.
-
-    Between neighbours ``a`` and ``b`` (``b`` starts inside ``a``) the shared band
-    ``[b.start, a.stop)`` holds a raised-cosine ramp ``RAMP_FRACTION * scale * overlap`` output pixels
-    wide, centred in the band: ``b`` ramps up where ``a`` ramps down (``overlap`` 0: a hard cut in the
-    middle of the band). Weights are evaluated at output pixel centres.
-    """
-    out: list[torch.Tensor] = []
-    width = RAMP_FRACTION * scale * overlap
-    for i, (start, stop) in enumerate(spans):
-        pos = torch.arange(scale * start, scale * stop, dtype=torch.float64) + 0.5
-        w = torch.ones_like(pos)
-        if i > 0:
-            centre = scale * (start + spans[i - 1][1]) / 2
-            w = w * _ramp(pos, centre - width / 2, width)
-        if i + 1 < len(spans):
-            centre = scale * (spans[i + 1][0] + stop) / 2
-            w = w * (1.0 - _ramp(pos, centre - width / 2, width))
-        out.append(w)
-    total = torch.zeros(scale * spans[-1][1], dtype=torch.float64)
-    for (start, stop), w in zip(spans, out, strict=True):
-        total[scale * start : scale * stop] += w
-    return [
-        (w / total[scale * start : scale * stop]).to(torch.float32)
-        for (start, stop), w in zip(spans, out, strict=True)
-    ]
 
 
 def _store(dst: torch.Tensor, src: torch.Tensor) -> None:
@@ -534,5 +453,45 @@ def upscale_tiled(
                     f"out of memory with {effective}x{effective} tiles, and {current}x{current} tiles would "
                     f"make more than {MAX_TILES:,} of them; use --device cpu or a smaller model"
                 ) from None
+            if on_retry is not None:
+                on_retry(current)
+
+
+def upscale_step_tiled(
+    fn: TileFn,
+    x: torch.Tensor,
+    scale: int,
+    *,
+    tile: int,
+    overlap: int,
+    set_tiles: Callable[[int, int], object],
+    out: torch.Tensor | None = None,
+    out_dtype: torch.dtype = torch.float32,
+    on_retry: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Upscale ``x`` whole with ``fn``, an iterative runner that tiles every network call itself
+    (:meth:`srkit.archs.Runner.step_tiles`; ``set_tiles(tile, overlap)`` has set its tiles), halving the
+    runner's tiles after an out-of-memory error as :func:`upscale_tiled` halves its own (``tile`` 0 first
+    tries the whole image). The image itself is never cut: independent tiles of a sample would not blend.
+    """
+    check_tiling(tile, overlap)
+    current, current_overlap = tile, overlap
+    while True:
+        try:
+            return _upscale_once(fn, x, scale, tile=0, out=out, out_dtype=out_dtype)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_oom(exc):
+                raise
+            effective = current or max(x.shape[-2:])
+            del exc
+            _empty_cache()
+            if effective <= MIN_TILE:
+                raise SrkitError(
+                    f"out of memory even with {effective}x{effective} tiles; use --device cpu or a "
+                    "smaller model"
+                ) from None
+            current = max(MIN_TILE, effective // 2)
+            current_overlap = min(current_overlap, current // 2 - 1)
+            set_tiles(current, current_overlap)
             if on_retry is not None:
                 on_retry(current)

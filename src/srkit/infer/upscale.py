@@ -58,7 +58,14 @@ import torch
 from srkit.archs import Runner, Upscaler
 from srkit.degrade import resize
 from srkit.errors import ConfigError, ImageError, SrkitError, one_line
-from srkit.infer.tiling import DEFAULT_OVERLAP, TileFn, auto_tile_size, check_tiling, upscale_tiled
+from srkit.infer.tiling import (
+    DEFAULT_OVERLAP,
+    TileFn,
+    auto_tile_size,
+    check_tiling,
+    upscale_step_tiled,
+    upscale_tiled,
+)
 from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
 from srkit.io.atomic import NotReplacedError, remove_stale_temporaries
 from srkit.io.images import SUFFIX_FORMATS
@@ -93,14 +100,17 @@ _GLOB_CHARS = frozenset("*?[")
 
 def resolve_scale(upscaler: Upscaler, scale: int | None, default: int = 4) -> int:
     """The factor to upscale by: ``scale`` if given (it must be one the upscaler supports), else the
-    network's own scale, else ``default`` (interpolation baselines and networks that work on
-    upsampled input).
+    network's own scale (or the one factor a network on the upsampled image serves, SR3's), else
+    ``default`` (interpolation baselines and networks on upsampled input that serve any factor).
 
     Raises:
         ConfigError: an unsupported scale.
     """
     if scale is None:
         own = upscaler.scale if isinstance(upscaler, Runner) else 1
+        served = upscaler.info.scales if isinstance(upscaler, Runner) else None
+        if own == 1 and served is not None and len(served) == 1:
+            own = served[0]  # a network on the upsampled image trained for one factor (SR3)
         scale = own if own > 1 else default
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"scale: must be a positive integer, got {scale!r}")
@@ -172,13 +182,25 @@ def upscale_tensor(
     out-of-memory. ``out``/``out_dtype`` as in :func:`srkit.infer.tiling.upscale_tiled`."""
     if colour not in (1, 3) or x.shape[1] - colour not in (0, 1):
         raise ConfigError(f"upscale: expected 1 or 3 colour channels and at most one alpha, got {x.shape[1]}")
-    tile = tiles.resolve(upscaler, scale)
+    tile, overlap = tiles.resolve(upscaler, scale), tiles.overlap_for(upscaler)
+    if isinstance(upscaler, Runner) and upscaler.step_tiles(tile, overlap):
+        return upscale_step_tiled(
+            _tile_fn(upscaler, scale, colour),
+            x,
+            scale,
+            tile=tile,
+            overlap=overlap,
+            set_tiles=upscaler.step_tiles,
+            out=out,
+            out_dtype=out_dtype,
+            on_retry=_warn_retry,
+        )
     return upscale_tiled(
         _tile_fn(upscaler, scale, colour),
         x,
         scale,
         tile=tile,
-        overlap=tiles.overlap_for(upscaler),
+        overlap=overlap,
         out=out,
         out_dtype=out_dtype,
         progress=progress,

@@ -367,7 +367,7 @@ class SR3UNet(SRNet):
             scales=(int(hparams["scale"]),),
             size_multiple=2 ** (len(hparams["channel_mults"]) - 1),
             precisions=("fp32", "bf16"),
-            tiling="none",
+            tiling="per_step",
             kind="iterative",
         )
 

@@ -23,9 +23,13 @@ hyper-parameters):
 - ``force``: sample even where the schedule leaves the trained gamma range ``[alpha_bar_T, 1]`` (otherwise
   a one-line ConfigError naming both ranges, raised by :meth:`configure` or on the first image).
 
-Tiling: tiles are sampled independently, so they do not blend into the whole-image sample (NetInfo's
-``tiling`` is ``'none'``; run whole images, ``srkit upscale --tile 0``). TODO (follow-up): step-synchronous
-tiling, one denoiser call per tile per step on a shared noise field.
+Tiling is step-synchronous (NetInfo's ``tiling`` is ``'per_step'``): after :meth:`SR3Runner.step_tiles`
+every network call of the sampler runs on overlapping tiles of the whole image (``tile`` input pixels a
+side, so ``scale * tile`` in the upsampled image the network sees, starting at multiples of the U-Net's
+size multiple) and the tiles' noise predictions are blended with the feed-forward tiler's raised-cosine
+weights (:func:`srkit.archs.tiles.blend_tiles`), while the sampler keeps one state and one noise field
+for the whole image. Each step is one denoiser call on the whole image, so the tiles cannot drift apart
+and a large sample has no seams; a tile covering the image is exactly the untiled sample.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from torch import nn
 from srkit.archs.runner import Runner
 from srkit.archs.sr3 import sampling as S
 from srkit.archs.sr3.net import SR3UNet
+from srkit.archs.tiles import blend_tiles
 from srkit.errors import ConfigError
 
 
@@ -141,6 +146,7 @@ class SR3Runner(Runner):
             )
         )
         self._gammas: tuple[SamplingOptions, torch.Tensor] | None = None
+        self._tiles = (0, 0)
 
     @property
     def net(self) -> SR3UNet:
@@ -201,6 +207,22 @@ class SR3Runner(Runner):
         self._gammas = (opts, gammas)
         return gammas
 
+    def step_tiles(self, tile: int, overlap: int) -> bool:
+        """Cut every network call into tiles of ``tile`` input pixels sharing ``overlap`` (0: whole
+        images), blended at every step (module docstring); returns True."""
+        for what, value in (("tile", tile), ("tile overlap", overlap)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{what}: must be a non-negative integer, got {value!r}")
+        if tile and 2 * overlap >= tile:
+            raise ConfigError(f"tile overlap: {overlap} must be less than half the tile size ({tile})")
+        self._tiles = (tile, overlap)
+        return True
+
+    @property
+    def tiles(self) -> tuple[int, int]:
+        """``(tile, overlap)`` of :meth:`step_tiles`, in input pixels (``(0, 0)``: whole images)."""
+        return self._tiles
+
     def __repr__(self) -> str:
         o = self._options
         return f"{super().__repr__()[:-1]}, sampler={o.sampler!r}, steps={o.steps}, seed={o.seed})"
@@ -213,12 +235,25 @@ class SR3Runner(Runner):
         generator = torch.Generator(device=self.device)
         generator.manual_seed(opts.seed)
 
-        def denoise(y: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
-            joined = net.join(y, cond)
+        tile, overlap = self._tiles
+
+        def predict(joined: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
             if self.channels_last:
                 joined = joined.contiguous(memory_format=torch.channels_last)
             with self.autocast():
                 return net(joined, sqrt_gamma).float()
+
+        def denoise(y: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
+            joined = net.join(y, cond)
+            if not tile:
+                return predict(joined, sqrt_gamma)
+            return blend_tiles(
+                lambda part: predict(part, sqrt_gamma),
+                joined,
+                scale * tile,
+                scale * overlap,
+                align=self.size_multiple,
+            )
 
         y0 = S.sample(
             opts.sampler, denoise, gammas, tuple(cond.shape), generator, eta=opts.eta, device=cond.device
