@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from srkit import __version__
 from srkit.cli.convert import add_convert_parser
@@ -101,6 +102,42 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_arguments(p)
+    gen = p.add_argument_group("generative SR (sr3; docs/sr3.md)")
+    gen.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        metavar="K",
+        help="samples per image from iterative models, seeds SEED..SEED+K-1 (default 1)",
+    )
+    gen.add_argument(
+        "--center-crop",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score the centred NxN HR crop of each image, its LR made from the crop (SR3's protocol)",
+    )
+    gen.add_argument(
+        "--consistency",
+        action="store_true",
+        help="also measure SR3's consistency, mean((downscaled SR - LR)^2), in units of 1e-5",
+    )
+    gen.add_argument(
+        "--fid", action="store_true", help="also measure FID of the SR against the HR images (>= 2049 each)"
+    )
+    gen.add_argument(
+        "--is",
+        dest="inception_score",
+        action="store_true",
+        help="also measure the Inception Score (10 splits)",
+    )
+    gen.add_argument(
+        "--inception-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="pt_inception-2015-12-05-6726825d.pth (default: the srkit cache; the error names the URL)",
+    )
     p.set_defaults(func=_run_eval)
 
 
@@ -117,6 +154,33 @@ def _model_labels(models: Sequence[str]) -> list[str]:
     ]
 
 
+def _check_eval_args(args: argparse.Namespace) -> None:
+    """One-line errors for the numeric options of ``srkit eval``."""
+    if any(s < 1 for s in args.scale):
+        raise SrkitError(f"--scale: scales must be positive integers, got {args.scale}")
+    if args.crop_border is not None and args.crop_border < 0:
+        raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
+    if args.show_best < 0:
+        raise SrkitError(f"--show-best: must be >= 0, got {args.show_best}")
+    if args.samples < 1:
+        raise SrkitError(f"--samples: must be >= 1, got {args.samples}")
+    if args.center_crop is not None and (
+        args.center_crop < 1 or any(args.center_crop % s for s in args.scale)
+    ):
+        raise SrkitError(f"--center-crop: {args.center_crop} must be a positive multiple of every --scale")
+
+
+def _inception(args: argparse.Namespace) -> Any:
+    """The FID Inception network when ``--fid``/``--is`` ask for it (a missing weight file fails here,
+    before anything is evaluated, naming the URL), else ``None``."""
+    if not (args.fid or args.inception_score):
+        return None
+    from srkit.devices import resolve_device  # import-time cost: torch loads only when the command runs
+    from srkit.metrics.inception import InceptionFeatures
+
+    return InceptionFeatures.from_file(args.inception_weights, device=resolve_device(args.device))
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     # import-time cost: torch and the evaluation stack load only when the command runs
     from srkit.data import resolve_dataset
@@ -124,12 +188,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from srkit.evaluation import comparison_table, evaluate, report_table, write_comparison, write_report
     from srkit.infer.upscalers import load_upscaler
 
-    if any(s < 1 for s in args.scale):
-        raise SrkitError(f"--scale: scales must be positive integers, got {args.scale}")
-    if args.crop_border is not None and args.crop_border < 0:
-        raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
-    if args.show_best < 0:
-        raise SrkitError(f"--show-best: must be >= 0, got {args.show_best}")
+    _check_eval_args(args)
+    inception = _inception(args)
     lpips = None
     if args.lpips:  # missing weight files fail here, before anything is evaluated
         from srkit.devices import resolve_device  # import-time cost, as above
@@ -165,6 +225,12 @@ def _run_eval(args: argparse.Namespace) -> int:
             lpips=lpips,
             on_image=best,
             echo=print if index == 0 else None,  # the same images are skipped for every model
+            center_crop=args.center_crop,
+            samples=args.samples,
+            consistency=args.consistency,
+            inception=inception,
+            fid=args.fid,
+            inception_score=args.inception_score,
         )
         if several:
             report.model = label

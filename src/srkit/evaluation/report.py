@@ -16,6 +16,7 @@ from pathlib import Path
 
 from srkit.evaluation.runner import EvalReport, RobustnessSummary
 from srkit.io.atomic import atomic_write_text
+from srkit.metrics.fid import CONSISTENCY_UNIT
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -84,9 +85,22 @@ def report_table(report: EvalReport) -> str:
         headers.append(f"LPIPS ({report.lpips})")
     else:
         rows = [row[:-1] for row in rows]
+    if report.consistency:  # per group only (the worst/mean rows leave it blank)
+        headers.append("consistency (1e-5)")
+        by_cell = {(g.dataset, g.degradation, g.scale): g.consistency for g in groups}
+        for row in rows:
+            value = by_cell.get((row[1], row[2], row[3]))  # type: ignore[arg-type]
+            row.append(value / CONSISTENCY_UNIT if value is not None else "")
     channel = "Y" if report.y_channel else "RGB"
     border = "scale" if report.crop_border is None else str(report.crop_border)
-    table = f"PSNR (dB) / SSIM on {channel}, border crop {border}\n" + format_table(headers, rows)
+    protocol = ""
+    if report.center_crop is not None:
+        protocol += f", centre crops of {report.center_crop} HR pixels"
+    if report.samples > 1:
+        protocol += f", {report.samples} samples per image (images counts images, means are over samples)"
+    table = f"PSNR (dB) / SSIM on {channel}, border crop {border}{protocol}\n" + format_table(headers, rows)
+    if report.generative:
+        table += "\n\n" + generative_table(report)
     if report.skipped:
         count = len(report.skipped)
         total = count + len({(s.dataset, s.image, s.scale) for s in report.images})
@@ -95,6 +109,27 @@ def report_table(report: EvalReport) -> str:
             "(listed in eval.json)"
         )
     return table
+
+
+def generative_table(report: EvalReport) -> str:
+    """FID and Inception Score per cell (TF-ported Inception-v3, pool3 / 1008 logits); a metric that
+    could not be computed shows why."""
+    headers = ["model", "dataset", "degradation", "scale", "SR images", "HR images", "FID", "IS"]
+    rows: list[list[object]] = []
+    notes: list[str] = []
+    for g in report.generative:
+        fid = g.fid if g.fid is not None else ("n/a" if g.fid_note else "")
+        score: object = ""
+        if g.inception_score is not None:
+            score = f"{g.inception_score:.3f} +- {g.inception_score_std:.3f}"
+        elif g.is_note:
+            score = "n/a"
+        rows.append([g.model, g.dataset, g.degradation, g.scale, g.sr_images, g.hr_images, fid, score])
+        notes += [f"{g.dataset} {g.degradation} x{g.scale}: {n}" for n in (g.fid_note, g.is_note) if n]
+    text = "FID / Inception Score (Inception-v3 of pytorch-fid / torch-fidelity)\n" + format_table(
+        headers, rows
+    )
+    return text + "".join(f"\n{note}" for note in dict.fromkeys(notes))
 
 
 def _worst_label(summary: RobustnessSummary) -> str:
@@ -135,6 +170,8 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
         atomic_write_text(out_dir / "summary.csv", _csv(data["summary"])),
         atomic_write_text(out_dir / "images.csv", _csv(data["images"])),
     ]
+    if data.get("generative"):
+        paths.append(atomic_write_text(out_dir / "generative.csv", _csv(data["generative"])))
     return paths
 
 

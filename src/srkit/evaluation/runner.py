@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,7 +33,12 @@ from srkit.degrade import DegradationGroup, mod_crop
 from srkit.errors import SrkitError
 from srkit.io import read_image, write_image
 from srkit.metrics import SSIM_WINDOW, crop_problem, psnr, ssim
+from srkit.metrics import fid as fid_metrics
+from srkit.metrics.fid import IS_SPLITS
 from srkit.metrics.lpips import LPIPS, MIN_SIZE, lpips_uint8
+
+if TYPE_CHECKING:
+    from srkit.metrics.inception import InceptionFeatures
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class ImageScore:
     psnr: float
     ssim: float
     lpips: float | None = None
+    sample: int = 0
+    """Which sample of an iterative model (``evaluate(samples=K)``: 0..K-1, seeds ``seed + sample``)."""
+    consistency: float | None = None
+    """SR3's consistency, ``mean((D(sr) - lr)^2)`` on [0, 1] (:func:`srkit.metrics.fid.consistency`)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,27 @@ class GroupScore:
     ssim: float
     images: int
     lpips: float | None = None
+    consistency: float | None = None
+    samples: int = 1
+
+
+@dataclass(frozen=True)
+class GenerativeScore:
+    """FID and Inception Score of one (dataset, degradation, scale) cell: the SR images (every sample)
+    against the HR images, with the TF-ported Inception-v3 (:mod:`srkit.metrics.fid`). A metric that
+    cannot be computed from this many images is ``None`` with the reason in its ``*_note``."""
+
+    model: str
+    dataset: str
+    degradation: str
+    scale: int
+    sr_images: int
+    hr_images: int
+    fid: float | None = None
+    fid_note: str | None = None
+    inception_score: float | None = None
+    inception_score_std: float | None = None
+    is_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +136,14 @@ class EvalReport:
     """LPIPS backbone ('alex'/'vgg') when LPIPS was measured; ``None`` leaves LPIPS out of every output."""
     skipped: list[SkippedImage] = field(default_factory=list)
     """Images left out at a scale (too small for it and the border crop)."""
+    samples: int = 1
+    """Samples per image (iterative models, ``evaluate(samples=K)``)."""
+    consistency: bool = False
+    """Whether SR3's consistency was measured."""
+    center_crop: int | None = None
+    """HR centre-crop side (``evaluate(center_crop=N)``), ``None``: whole images."""
+    generative: list[GenerativeScore] = field(default_factory=list)
+    """FID / IS per cell, when measured."""
 
     def groups(self) -> list[GroupScore]:
         """Per (dataset, degradation, scale) means, in evaluation order."""
@@ -120,8 +158,10 @@ class EvalReport:
                 scale=scale,
                 psnr=_mean([s.psnr for s in scores]),
                 ssim=_mean([s.ssim for s in scores]),
-                images=len(scores),
+                images=len({s.image for s in scores}),
                 lpips=_mean(_measured(s.lpips for s in scores)) if self.lpips else None,
+                consistency=_mean(_measured(s.consistency for s in scores)) if self.consistency else None,
+                samples=len({s.sample for s in scores}),
             )
             for (dataset, degradation, scale), scores in cells.items()
         ]
@@ -154,15 +194,30 @@ class EvalReport:
         return out
 
     def to_dict(self) -> dict:
+        left_out = {
+            "lpips": not self.lpips,
+            "consistency": not self.consistency,
+            "sample": self.samples == 1,
+            "samples": self.samples == 1,
+        }
+
         def row(item: object) -> dict:
             data = asdict(item)  # type: ignore[call-overload]
-            return data if self.lpips else {k: v for k, v in data.items() if "lpips" not in k}
+            return {k: v for k, v in data.items() if not any(left_out[w] for w in left_out if w in k)}
 
+        extras: dict[str, object] = {}
+        if self.samples > 1:
+            extras["samples"] = self.samples
+        if self.center_crop is not None:
+            extras["center_crop"] = self.center_crop
+        if self.generative:
+            extras["generative"] = [asdict(g) for g in self.generative]
         return {
             "model": self.model,
             "channel": "y" if self.y_channel else "rgb",
             "crop_border": "scale" if self.crop_border is None else self.crop_border,
             **({"lpips": self.lpips} if self.lpips else {}),
+            **extras,
             "groups": [row(g) for g in self.groups()],
             "summary": [row(s) for s in self.summaries()],
             "images": [row(s) for s in self.images],
@@ -264,6 +319,12 @@ def evaluate(
     on_image: Callable[[ImageScore, ImageSample], None] | None = None,
     echo: Callable[[str], None] | None = None,
     overlap_metrics: bool | None = None,
+    center_crop: int | None = None,
+    samples: int = 1,
+    consistency: bool = False,
+    inception: InceptionFeatures | None = None,
+    fid: bool = False,
+    inception_score: bool = False,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
@@ -274,40 +335,193 @@ def evaluate(
     ``overlap_metrics``: score image ``i`` in a thread while the network makes image ``i + 1``
     (:class:`_Scorer`; the report is the same either way); ``None``: only when the machine has a core
     PyTorch's threads leave free (:func:`spare_core`).
+
+    Generative SR (SR3, ``docs/sr3.md``):
+
+    - ``center_crop``: score the centred ``N x N`` HR crop of each image (``N`` a multiple of every
+      scale; smaller images are skipped), its LR made from the crop alone (the centre-crop protocol of
+      the SR3 re-implementation, 64 -> 256);
+    - ``samples``: ``K`` samples per image from an iterative model, with seeds ``seed .. seed + K - 1``
+      (each sample is a row, group means are over all of them); other models are deterministic and
+      run once;
+    - ``consistency``: SR3's ``mean((D(sr) - lr)^2)`` with the group's own degradation ``D``;
+    - ``fid`` / ``inception_score`` with ``inception`` (:class:`srkit.metrics.inception.InceptionFeatures`):
+      per cell, FID between the SR images (every sample) and the HR images, and the Inception Score of
+      the SR images (10 splits); FID needs :func:`srkit.metrics.fid.min_images` images per set, and a
+      cell with fewer gets the reason instead of a number.
     """
     for scale in scales:
         if not upscaler.supports_scale(scale):
             raise SrkitError(f"model {upscaler.name}: does not support scale {scale}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise SrkitError(f"samples: must be an integer >= 1, got {samples!r}")
+    if center_crop is not None:
+        bad = [s for s in scales if center_crop < s or center_crop % s]
+        if isinstance(center_crop, bool) or bad:
+            raise SrkitError(f"center crop: {center_crop!r} must be a positive multiple of every scale")
+    if (fid or inception_score) and inception is None:
+        raise SrkitError("fid / inception score: need the Inception network (inception=InceptionFeatures)")
+    reseed = _reseeder(upscaler) if samples > 1 else None
     report = EvalReport(
         model=upscaler.name,
         y_channel=y_channel,
         crop_border=crop_border,
         lpips=None if lpips is None else lpips.net_name,
+        samples=samples if reseed is not None else 1,
+        consistency=consistency,
+        center_crop=center_crop,
     )
+    runs = report.samples
     min_size = max(SSIM_WINDOW, MIN_SIZE[lpips.net_name] if lpips is not None else 0)
-    total = sum(len(d.files) for d in datasets) * len(scales) * len(groups)
+    total = sum(len(d.files) for d in datasets) * len(scales) * len(groups) * runs
     bar = tqdm(total=total, desc=f"eval {upscaler.name}", unit="img", disable=not progress, leave=False)
     overlap = spare_core() if overlap_metrics is None else overlap_metrics
-    scorer = _Scorer(report, y_channel, lpips, on_image, save_dir, bar, overlap=overlap)
-    with bar, torch.inference_mode(), scorer:
-        for dataset in datasets:
-            for path in dataset.files:
-                image = read_image(path)
-                hr_full = to_uint8(image.pixels).unsqueeze(0)
-                for scale in scales:
-                    border = scale if crop_border is None else crop_border
-                    problem = size_problem(hr_full.shape[-2], hr_full.shape[-1], scale, border, min_size)
-                    if problem is not None:
-                        report.skipped.append(SkippedImage(dataset.name, path.name, scale, problem))
-                        _say(f"skip {path} (x{scale}): {problem}", echo, bar if progress else None)
-                        bar.update(len(groups))
-                        continue
-                    hr = mod_crop(hr_full, scale)
-                    for group in groups:
-                        lr, sr = _super_resolve(upscaler, group, hr, scale, path)
-                        cell = (dataset.name, group.name, scale, path, border)
-                        scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr))
+    gen = _Generative(inception, fid, inception_score) if (fid or inception_score) else None
+    scorer = _Scorer(report, y_channel, lpips, on_image, save_dir, bar, overlap=overlap, gen=gen)
+    pass_ = _Pass(upscaler, groups, scorer, report, bar if progress else None, echo, min_size, runs, reseed)
+    try:
+        with bar, torch.inference_mode(), scorer:
+            for dataset in datasets:
+                for path in dataset.files:
+                    hr_full = to_uint8(read_image(path).pixels).unsqueeze(0)
+                    for scale in scales:
+                        border = scale if crop_border is None else crop_border
+                        pass_.image(dataset.name, path, _cropped(hr_full, scale, center_crop), scale, border)
+    finally:
+        if reseed is not None:
+            reseed(0)
+    if gen is not None:
+        report.generative = gen.scores(upscaler.name)
     return report
+
+
+@dataclass
+class _Pass:
+    """What :func:`evaluate` does with one HR image at one scale: every group, every sample."""
+
+    upscaler: Upscaler
+    groups: Sequence[DegradationGroup]
+    scorer: _Scorer
+    report: EvalReport
+    bar: Any
+    echo: Callable[[str], None] | None
+    min_size: int
+    runs: int
+    reseed: Callable[[int], None] | None
+
+    def image(self, dataset: str, path: Path, hr: torch.Tensor | None, scale: int, border: int) -> None:
+        crop = self.report.center_crop
+        problem = (
+            f"smaller than the centre crop {crop}"
+            if hr is None
+            else size_problem(hr.shape[-2], hr.shape[-1], scale, border, self.min_size)
+        )
+        if problem is not None or hr is None:
+            self.report.skipped.append(SkippedImage(dataset, path.name, scale, str(problem)))
+            _say(f"skip {path} (x{scale}): {problem}", self.echo, self.bar)
+            self.scorer.bar.update(len(self.groups) * self.runs)
+            return
+        hr = mod_crop(hr, scale)
+        if self.scorer.gen is not None:
+            self.scorer.gen.add_hr((dataset, scale), path.name, _hwc(hr))
+        for group in self.groups:
+            for k in range(self.runs):
+                if self.reseed is not None:
+                    self.reseed(k)
+                lr, sr = _super_resolve(self.upscaler, group, hr, scale, path)
+                cell = (dataset, group.name, scale, path, border, k)
+                self.scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr))
+
+
+def _cropped(hr: torch.Tensor, scale: int, side: int | None) -> torch.Tensor | None:
+    """``hr`` (its centred ``side x side`` crop when ``side`` is given; ``None`` if it is smaller)."""
+    if side is None:
+        return hr
+    height, width = hr.shape[-2:]
+    if height < side or width < side:
+        return None
+    top, left = (height - side) // 2, (width - side) // 2
+    return hr[..., top : top + side, left : left + side]
+
+
+def _reseeder(upscaler: Upscaler) -> Callable[[int], None] | None:
+    """For an iterative runner: a function setting its seed to ``seed + k`` (the seed it had for
+    ``k = 0``); ``None`` for deterministic upscalers."""
+    from srkit.archs.sr3 import SR3Runner  # import-time cost: only when samples are asked for
+
+    if not isinstance(upscaler, SR3Runner):
+        return None
+    base = upscaler.options.seed
+
+    def reseed(k: int) -> None:
+        upscaler.configure(seed=base + k)
+
+    return reseed
+
+
+class _Generative:
+    """Inception features of every SR image per cell and of every HR image per (dataset, scale), and
+    the FID / IS they give (:func:`evaluate`)."""
+
+    def __init__(self, inception: InceptionFeatures | None, fid: bool, inception_score: bool) -> None:
+        assert inception is not None
+        self.net, self.fid, self.inception_score = inception, fid, inception_score
+        self.sr: dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.hr: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+    def add_hr(self, key: tuple[str, int], name: str, hr: np.ndarray) -> None:
+        images = self.hr.setdefault(key, {})
+        if self.fid and name not in images:
+            images[name] = self.net.features(hr)[0]
+        elif not self.fid:
+            images.setdefault(name, np.zeros(0))
+
+    def add_sr(self, key: tuple[str, str, int], sr: np.ndarray) -> None:
+        features, logits = self.net.extract(sr)
+        self.sr.setdefault(key, []).append((features[0], logits[0]))
+
+    def scores(self, model: str) -> list[GenerativeScore]:
+        out = []
+        for (dataset, group, scale), rows in self.sr.items():
+            hr = self.hr.get((dataset, scale), {})
+            fid_value = fid_note = is_mean = is_std = is_note = None
+            if self.fid:
+                fid_value, fid_note = _fid_or_reason([f for f, _ in rows], list(hr.values()))
+            if self.inception_score:
+                if len(rows) < IS_SPLITS:
+                    is_note = (
+                        f"{len(rows)} SR images cannot make the {IS_SPLITS} splits of the Inception Score"
+                    )
+                else:
+                    is_mean, is_std = fid_metrics.inception_score(np.stack([g for _, g in rows]))
+            out.append(
+                GenerativeScore(
+                    model=model,
+                    dataset=dataset,
+                    degradation=group,
+                    scale=scale,
+                    sr_images=len(rows),
+                    hr_images=len(hr),
+                    fid=fid_value,
+                    fid_note=fid_note,
+                    inception_score=is_mean,
+                    inception_score_std=is_std,
+                    is_note=is_note,
+                )
+            )
+        return out
+
+
+def _fid_or_reason(sr: list[np.ndarray], hr: list[np.ndarray]) -> tuple[float | None, str | None]:
+    """FID of two feature lists, or ``(None, why not)`` when a set is too small for a full-rank
+    covariance (the number would not be FID as published)."""
+    need = fid_metrics.min_images()
+    if len(sr) < need or len(hr) < need:
+        return None, (
+            f"not computed: {len(sr)} SR and {len(hr)} HR images; FID needs at least {need} per set for a "
+            "full-rank covariance of the 2048-d features"
+        )
+    return float(fid_metrics.fid_from_features(np.stack(sr), np.stack(hr))), None
 
 
 def spare_core() -> bool:
@@ -341,8 +555,10 @@ class _Scorer:
         bar: Any,
         *,
         overlap: bool = True,
+        gen: _Generative | None = None,
     ) -> None:
         self.report, self.y_channel, self.lpips, self.overlap = report, y_channel, lpips, overlap
+        self.gen = gen
         self.on_image, self.save_dir, self.bar = on_image, save_dir, bar
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srkit-metrics")
         self.pending: tuple[Future[tuple[float, float]], tuple[Any, ...]] | None = None
@@ -358,7 +574,7 @@ class _Scorer:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(
-        self, cell: tuple[str, str, int, Path, int], lr: torch.Tensor, sr: np.ndarray, hr: np.ndarray
+        self, cell: tuple[str, str, int, Path, int, int], lr: torch.Tensor, sr: np.ndarray, hr: np.ndarray
     ) -> None:
         job = self.pool.submit(_psnr_ssim, sr, hr, cell[4], self.y_channel)
         self._collect()
@@ -369,7 +585,7 @@ class _Scorer:
     def _collect(self) -> None:
         if self.pending is None:
             return
-        job, ((dataset, group, scale, path, border), lr, sr, hr) = self.pending
+        job, ((dataset, group, scale, path, border, sample), lr, sr, hr) = self.pending
         self.pending = None
         psnr_value, ssim_value = job.result()
         score = ImageScore(
@@ -380,10 +596,17 @@ class _Scorer:
             psnr=psnr_value,
             ssim=ssim_value,
             lpips=None if self.lpips is None else _lpips(self.lpips, sr, hr, border, path),
+            sample=sample,
+            consistency=fid_metrics.consistency(sr, _hwc(lr), scale, degradation=group)
+            if self.report.consistency
+            else None,
         )
+        if self.gen is not None:
+            self.gen.add_sr((dataset, group, scale), sr)
         self.report.images.append(score)
         if self.on_image is not None:
             self.on_image(score, ImageSample(lr=_hwc(lr), sr=sr, hr=hr, border=border))
         if self.save_dir is not None:
-            write_image(self.save_dir / dataset / group / f"x{scale}" / f"{path.stem}.png", sr)
+            stem = path.stem if self.report.samples == 1 else f"{path.stem}_s{sample}"
+            write_image(self.save_dir / dataset / group / f"x{scale}" / f"{stem}.png", sr)
         self.bar.update(1)

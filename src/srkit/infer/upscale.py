@@ -108,9 +108,9 @@ def resolve_scale(upscaler: Upscaler, scale: int | None, default: int = 4) -> in
     """
     if scale is None:
         own = upscaler.scale if isinstance(upscaler, Runner) else 1
-        served = upscaler.info.scales if isinstance(upscaler, Runner) else None
-        if own == 1 and served is not None and len(served) == 1:
-            own = served[0]  # a network on the upsampled image trained for one factor (SR3)
+        factors = upscaler.info.scales if isinstance(upscaler, Runner) else None
+        if own == 1 and factors is not None and len(factors) == 1:
+            own = factors[0]  # a network on the upsampled image trained for one factor (SR3)
         scale = own if own > 1 else default
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"scale: must be a positive integer, got {scale!r}")
