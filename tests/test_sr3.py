@@ -18,6 +18,7 @@ from srkit.archs.sr3 import PRESETS, SR3Runner, SR3UNet
 from srkit.archs.sr3 import sampling as S
 from srkit.archs.tiles import blend_tiles, tile_spans
 from srkit.cli import main
+from srkit.degrade import resize
 from srkit.errors import ConfigError
 from srkit.infer.cli import SAMPLERS
 from srkit.infer.tiling import upscale_tiled
@@ -275,6 +276,25 @@ def test_same_seed_same_image_and_batches_return_every_image() -> None:
     assert S.schedule_range(spaced) == pytest.approx(S.schedule_range(_runner().gamma_schedule()))
 
 
+def test_residual_target_adds_the_upsampled_lr_back(tmp_path: Path) -> None:
+    """The same weights generating the residual (SRDiff) instead of the image: the runner's output is the
+    image model's sample plus the bicubic-upsampled LR (wherever neither clamp acts)."""
+    lr = torch.rand(1, 3, 6, 8, generator=torch.Generator().manual_seed(4))
+    image_net = _net()
+    residual_net = _net(target="residual")
+    residual_net.load_state_dict(image_net.state_dict())
+    for sampler in ("sr3", "ddim"):
+        image = _runner(image_net, sampler=sampler)(lr, 2)
+        residual = _runner(residual_net, sampler=sampler)(lr, 2)
+        up = resize(lr, 2.0, kernel="bicubic")
+        want = image + up - 0.5
+        free = (image > 0) & (image < 1) & (want > 0) & (want < 1)
+        assert int(free.sum()) > 20
+        torch.testing.assert_close(residual[free], want[free], rtol=0, atol=1e-5)
+    loaded = A.load_network(A.save_weights(tmp_path / "r.safetensors", residual_net))
+    assert isinstance(loaded, SR3UNet) and loaded.target == "residual"
+
+
 def test_runner_refuses_a_schedule_outside_the_trained_range() -> None:
     # the seed's 64->256 settings: trained with T = 2000 (alpha_bar_T = 0.0060), sampled to 0.0056
     seedlike = _net(train_timesteps=2000, sample_steps=100, sample_betas=[1e-4, 0.1])
@@ -396,10 +416,13 @@ def _recipe(root: Path, steps: int, **over: Any) -> dict[str, Any]:
     return raw
 
 
-def test_one_training_step_by_hand(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["image", "residual"])
+def test_one_training_step_by_hand(tmp_path: Path, target: str) -> None:
     """The loss of a step is the hand-computed ``|f(join(y, lr), sqrt(gamma)) - eps|`` with the draws of the
-    objective's own generator."""
-    engine = Engine(build_config(_recipe(tmp_path, 1, loss="l1")), tmp_path / "run")
+    objective's own generator; ``y`` noises the HR image, or its residual over the upsampled LR."""
+    raw_recipe = _recipe(tmp_path, 1, loss="l1")
+    raw_recipe["model"]["hparams"]["target"] = target
+    engine = Engine(build_config(raw_recipe), tmp_path / "run")
     raw = next(iter(engine._loader(0)))
     batch = engine._prepare(raw)
     objective = engine.objective
@@ -413,7 +436,8 @@ def test_one_training_step_by_hand(tmp_path: Path) -> None:
     _, gamma = S.draw_training_gammas(bars, hr.shape[0], gen)
     eps = torch.randn(hr.shape, generator=gen)
     g = gamma.view(-1, 1, 1, 1)
-    y = g.sqrt().float() * hr + (1 - g).sqrt().float() * eps
+    x0 = hr - lr if target == "residual" else hr
+    y = g.sqrt().float() * x0 + (1 - g).sqrt().float() * eps
     with torch.no_grad():
         pred = net.train()(torch.cat([y, lr], dim=1), gamma.sqrt().float())
     assert values["loss"] == pytest.approx(float((pred - eps).abs().mean()), rel=1e-5)

@@ -73,6 +73,8 @@ from srkit.archs.sr3 import sampling as S
 from srkit.errors import ConfigError
 
 ARCH = "sr3"
+#: ``target`` values: the HR image (SR3) or its residual over the upsampled LR (SRDiff).
+TARGETS = ("image", "residual")
 #: ``input_order`` values: which half of the input channels holds the noisy image.
 INPUT_ORDERS = ("noisy_cond", "cond_noisy")
 SAMPLERS = S.SAMPLER_NAMES
@@ -252,6 +254,9 @@ class SR3UNet(SRNet):
         emb_base, emb_scale: the noise-level sinusoid's frequency base and input multiplier.
         res_init_gain: Xavier gain of each block's last conv, attention projection and ``conv_out``.
         input_order: ``'noisy_cond'`` (the seed's) or ``'cond_noisy'``.
+        target: what the diffusion generates: ``'image'`` (SR3: the HR image) or ``'residual'`` (the HR
+            image minus the upsampled LR, as SRDiff does: Li et al. 2022, "SRDiff: Single Image
+            Super-Resolution with Diffusion Probabilistic Models"; the runner adds the LR back).
         train_beta_start, train_beta_end, train_timesteps: the training schedule.
         sample_steps, sample_betas, sampler: the default sampling.
     """
@@ -273,6 +278,7 @@ class SR3UNet(SRNet):
         emb_scale: float = 5000.0,
         res_init_gain: float = 1e-5,
         input_order: str = "noisy_cond",
+        target: str = "image",
         train_beta_start: float = 1e-4,
         train_beta_end: float = 0.005,
         train_timesteps: int = 1000,
@@ -302,6 +308,7 @@ class SR3UNet(SRNet):
         if gain < 0:
             raise ConfigError(f"{ARCH}: res_init_gain={gain!r} must be >= 0")
         self.input_order = check_choice(ARCH, "input_order", input_order, INPUT_ORDERS)
+        self.target = check_choice(ARCH, "target", target, TARGETS)
         self._check_schedules(train_beta_start, train_beta_end, train_timesteps, sample_steps, sample_betas)
         check_choice(ARCH, "sampler", sampler, SAMPLERS)
         widths = sorted({base, *(base * m for m in mults)})
@@ -411,6 +418,15 @@ class SR3UNet(SRNet):
         return S.gammas_between(ends[0], ends[1], default_steps if steps is None else steps, spacing)
 
     # -- the network ---------------------------------------------------------------------------------
+
+    def clean_target(self, hr: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """What the diffusion generates for HR ``hr`` given the upsampled LR ``cond`` (both in [-1, 1]):
+        ``hr`` (``target: image``) or ``hr - cond`` (``target: residual``)."""
+        return hr - cond if self.target == "residual" else hr
+
+    def image_from(self, y0: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The HR image in [-1, 1] for a generated ``y0`` (the inverse of :meth:`clean_target`)."""
+        return y0 + cond if self.target == "residual" else y0
 
     def join(self, noisy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The network input: ``noisy`` and ``cond`` (both ``(B, in_channels, H, W)`` in [-1, 1]) concatenated

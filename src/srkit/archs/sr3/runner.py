@@ -258,4 +258,4 @@ class SR3Runner(Runner):
         y0 = S.sample(
             opts.sampler, denoise, gammas, tuple(cond.shape), generator, eta=opts.eta, device=cond.device
         )
-        return (y0.clamp(-1.0, 1.0) + 1.0) * 0.5
+        return (net.image_from(y0, cond).clamp(-1.0, 1.0) + 1.0) * 0.5

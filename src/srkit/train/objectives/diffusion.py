@@ -6,7 +6,8 @@ Per example of the batch (``hr`` the HR patch, ``lr`` its bicubic-upsampled LR, 
 
 1. ``t ~ U{1, ..., T}`` and ``gamma ~ U(alpha_bar_t, alpha_bar_{t-1})`` (``alpha_bar_0 = 1``;
    :func:`srkit.archs.sr3.sampling.draw_training_gammas`);
-2. ``eps ~ N(0, I)`` and ``y = sqrt(gamma) * hr + sqrt(1 - gamma) * eps`` (Eq. 4);
+2. ``eps ~ N(0, I)`` and ``y = sqrt(gamma) * x0 + sqrt(1 - gamma) * eps`` (Eq. 4), ``x0 = hr`` (or
+   ``hr - lr`` for a network with ``target: residual``, SRDiff's parameterisation);
 3. optionally (``blur.prob``) the conditioning is blurred with a Gaussian of ``sigma ~ U(blur.sigma)`` in
    network-input pixels (conditioning augmentation, Ho et al. 2021, "Cascaded Diffusion Models for High
    Fidelity Image Generation", Sec. 4);
@@ -187,7 +188,7 @@ class DiffusionObjective:
         lr = batch["lr"].float() * 2.0 - 1.0
         _, gamma = S.draw_training_gammas(bars, hr.shape[0], gen)
         eps = self._noise(hr)
-        y = noisy_target(hr, gamma, eps)
+        y = noisy_target(net.clean_target(hr, lr), gamma, eps)
         cond = self._condition(lr)
         level = gamma.sqrt().float().to(hr.device)
         with ctx.autocast():
