@@ -60,6 +60,16 @@ TINY: dict[str, dict[str, Any]] = {
         "emb_mult": 2,
         "sample_steps": 2,
     },
+    "rlfn": {"num_feat": 8, "num_block": 1, "esa_channels": 4},
+    "rfdn": {"num_feat": 8, "num_block": 1},
+    "bsrn": {"num_feat": 16, "num_block": 1},
+    "imdn": {"num_feat": 16, "num_block": 1},
+    "imdn_kair": {"num_feat": 8, "num_block": 1},
+    "srvgg_compact": {"num_feat": 8, "num_conv": 1},
+    "span": {"feature_channels": 8, "num_block": 1},
+    "pan": {"num_feat": 8, "num_up_feat": 4, "num_block": 1},
+    "carn_m": {"num_feat": 8, "group": 2},
+    "lapsrn": {"num_feat": 8, "depth": 1},
 }
 
 #: The objective an architecture trains with when it is not the recipe's ``pixel`` (iterative networks).

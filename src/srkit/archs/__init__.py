@@ -15,10 +15,33 @@ Adding a family is one folder plus one line in :data:`FAMILIES` below (the impor
 checkpoint layouts are tried in that order (their signature keys are disjoint, so the order decides nothing).
 """
 
-from srkit.archs import davit_sr, edsr, fsrcnn, hat, rrdbnet, sr3, srresnet, swinir, vdsr
+from srkit.archs import (
+    bsrn,
+    carn,
+    davit_sr,
+    edsr,
+    fsrcnn,
+    hat,
+    imdn,
+    lapsrn,
+    pan,
+    rfdn,
+    rlfn,
+    rrdbnet,
+    span,
+    sr3,
+    srresnet,
+    srvgg,
+    swinir,
+    vdsr,
+)
+from srkit.archs.bsrn import BSRN
+from srkit.archs.carn import CARNM
 from srkit.archs.contract import NetInfo, SRNet, color_space
 from srkit.archs.edsr import EDSR
 from srkit.archs.fsrcnn import FSRCNN
+from srkit.archs.imdn import IMDN, IMDNKAIR
+from srkit.archs.lapsrn import LapSRN
 from srkit.archs.loading import (
     Conversion,
     build_and_load,
@@ -32,6 +55,7 @@ from srkit.archs.loading import (
     save_weights,
     unwrap_model,
 )
+from srkit.archs.pan import PAN
 from srkit.archs.registry import (
     ARCH_ENTRIES,
     ARCHS,
@@ -50,6 +74,8 @@ from srkit.archs.registry import (
     unregister_arch,
     valid_hparams,
 )
+from srkit.archs.rfdn import RFDN
+from srkit.archs.rlfn import RLFN
 from srkit.archs.rrdbnet import RRDBNet
 from srkit.archs.runner import (
     InterpolationUpscaler,
@@ -59,29 +85,60 @@ from srkit.archs.runner import (
     pad_to_multiple,
     to_net_space,
 )
+from srkit.archs.span import SPAN
 from srkit.archs.srresnet import MSRResNet, SRResNet
+from srkit.archs.srvgg import SRVGGNetCompact
 from srkit.archs.vdsr import VDSR
 
 #: The family packages, imported (and so registered) in this order.
-FAMILIES = (edsr, fsrcnn, rrdbnet, srresnet, vdsr, davit_sr, swinir, hat, sr3)
+FAMILIES = (
+    edsr,
+    fsrcnn,
+    rrdbnet,
+    srresnet,
+    vdsr,
+    davit_sr,
+    swinir,
+    hat,
+    sr3,
+    rlfn,
+    rfdn,
+    bsrn,
+    imdn,
+    srvgg,
+    span,
+    pan,
+    carn,
+    lapsrn,
+)
 
 __all__ = [
     "ARCHS",
     "ARCH_ENTRIES",
+    "BSRN",
+    "CARNM",
     "EDSR",
     "FAMILIES",
     "FSRCNN",
+    "IMDN",
+    "IMDNKAIR",
+    "PAN",
     "PRESETS",
+    "RFDN",
+    "RLFN",
+    "SPAN",
     "VDSR",
     "ArchEntry",
     "Conversion",
     "InterpolationUpscaler",
+    "LapSRN",
     "MSRResNet",
     "NetInfo",
     "RRDBNet",
     "Runner",
     "SRNet",
     "SRResNet",
+    "SRVGGNetCompact",
     "Upscaler",
     "build_and_load",
     "build_from_spec",

@@ -7,7 +7,9 @@ the authors' keys.
   form and BSRN's form with blueprint separable convolutions and GELU;
 - :class:`CCA`: contrast-aware channel attention (Hui et al. 2019, IMDN), also in BSRN;
 - :class:`BSConvU`: blueprint separable convolution (Haase and Amthor 2020), BSRN's convolution;
-- :class:`PixelAttention`: pixel attention (Zhao et al. 2020, PAN).
+- :class:`PixelAttention`: pixel attention (Zhao et al. 2020, PAN);
+- :func:`pixelshuffle_upsampler` and :func:`subpixel_scale`: the one-step sub-pixel upsampler these
+  families end with (Shi et al. 2016) and its factor read off a checkpoint.
 
 References:
 - Liu, Zhang, Ma, Shi and Zhang, "Residual Feature Aggregation Network for Image Super-Resolution",
@@ -24,15 +26,20 @@ References:
   (BSRN; BSConvU, ESA and CCA in every block).
 - Zhao, Kong, He, Qiao and Dong, "Efficient Image Super-Resolution Using Pixel Attention", ECCVW 2020
   (PAN; pixel attention).
+- Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
+  Convolutional Neural Network", CVPR 2016 (pixel shuffle).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from srkit.archs.layouts import Hints
 
 #: ESA's max-pooling window and stride (the same in RFANet, RFDN, RLFN and BSRN).
 ESA_POOL_KERNEL = 7
@@ -62,7 +69,9 @@ class BSConvU(nn.Module):
         return self.dw(self.pw(x))
 
 
-def _conv3(in_channels: int, out_channels: int, separable: bool, stride: int = 1, padding: int = 1) -> nn.Module:
+def _conv3(
+    in_channels: int, out_channels: int, separable: bool, stride: int = 1, padding: int = 1
+) -> nn.Module:
     if separable:
         return BSConvU(in_channels, out_channels, 3, stride=stride, padding=padding)
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding)
@@ -175,4 +184,34 @@ class PixelAttention(nn.Module):
         return x * torch.sigmoid(self.conv(x))
 
 
-__all__ = ["CCA", "ESA", "ESA_MIN_SIZE", "BSConvU", "PixelAttention", "contrast"]
+def pixelshuffle_upsampler(in_channels: int, out_channels: int, scale: int) -> nn.Sequential:
+    """One-step sub-pixel upsampler (Shi et al. 2016): a 3x3 convolution to ``out_channels * scale**2``
+    channels (key ``0``) and ``PixelShuffle(scale)`` (``1``), as RFDN's, IMDN's, RLFN's ``pixelshuffle_block``
+    and BSRN's ``UpsampleOneStep``."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale)
+    )
+
+
+def subpixel_scale(hints: Hints, layout: str, conv_out: int, out_channels: int, what: str) -> int:
+    """The factor of a one-step sub-pixel upsampler from its convolution's output channels
+    (``out_channels * scale**2``), checked against the scale the user asked for."""
+    ratio, rest = divmod(conv_out, out_channels)
+    scale = math.isqrt(ratio) if ratio > 0 else 0
+    if rest or scale < 1 or scale * scale != ratio:
+        raise hints.error(
+            layout, f"{what} has {conv_out} output channels, not {out_channels} x a square (scale**2)"
+        )
+    return hints.check_scale(layout, scale, f"{what}: {conv_out} = {out_channels} x {scale}^2 channels")
+
+
+__all__ = [
+    "CCA",
+    "ESA",
+    "ESA_MIN_SIZE",
+    "BSConvU",
+    "PixelAttention",
+    "contrast",
+    "pixelshuffle_upsampler",
+    "subpixel_scale",
+]

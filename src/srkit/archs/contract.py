@@ -51,6 +51,9 @@ class NetInfo:
             ``--tile-overlap``): enough for the network's reach across a tile's cut edge (16 for the
             convolutional networks; the window transformers reach further, docs/transformers.md).
         kind: ``'forward'`` (one pass) or ``'iterative'`` (a sampler calls the network many times).
+        scale_arg: the forward pass takes the factor of the call, ``forward(x, scale)``, one of
+            ``scales`` (networks that serve several factors with one set of weights: CARN-M's branches,
+            LapSRN's pyramid levels); ``scale`` is then the default factor (the one training trains).
     """
 
     arch: str
@@ -66,6 +69,7 @@ class NetInfo:
     tiling: Tiling = "seamless"
     tile_overlap: int = 16
     kind: RunKind = "forward"
+    scale_arg: bool = False
 
     def __post_init__(self) -> None:
         if self.scales is None and self.input == "lr":

@@ -199,7 +199,7 @@ class Runner:
         """The network's output for ``x`` in its colour space and at its input size; iterative runners
         override this with their sampling loop."""
         with self.autocast():
-            return self.model(x)
+            return self.model(x, scale) if self.info.scale_arg else self.model(x)
 
     def _forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """The network on ``x`` (already in its colour space): upsampling first if it takes the upsampled
@@ -207,7 +207,8 @@ class Runner:
         if self.info.input == "upsampled" and scale != 1:
             x = resize(x, float(scale), kernel="bicubic")
         h, w = x.shape[-2:]
-        out_h, out_w = h * self.scale, w * self.scale
+        factor = scale if self.info.scale_arg else self.scale
+        out_h, out_w = h * factor, w * factor
         x = pad_to_multiple(x, self.info.size_multiple)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

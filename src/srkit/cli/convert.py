@@ -93,6 +93,9 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, scale: int | None = 
         raise SrkitError(f"--scale: must be a positive integer, got {scale}")
     conversion = read_any_checkpoint(src, scale=scale)
     model = conversion.build(src)
+    deploy = getattr(model, "fused", None)  # networks with a training form write their inference form
+    if callable(deploy):
+        model = deploy()
     extra = read_weights_meta(src).extra if conversion.source_format == SRKIT_FORMAT else {}
     extra = {**extra, "source": src.name, "source_format": conversion.source_format}
     save_weights(dst, model, extra=extra)
