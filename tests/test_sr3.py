@@ -295,6 +295,23 @@ def test_residual_target_adds_the_upsampled_lr_back(tmp_path: Path) -> None:
     assert isinstance(loaded, SR3UNet) and loaded.target == "residual"
 
 
+def test_v_prediction_gives_the_samplers_the_noise() -> None:
+    """``noise_from`` inverts ``training_target`` for v (Salimans and Ho 2022), so an exact v-predictor is
+    an exact noise predictor for every sampler (and eps networks pass through unchanged)."""
+    v_net, eps_net = _net(prediction="v"), _net()
+    g = torch.Generator().manual_seed(5)
+    y0, eps = torch.rand(3, 3, 4, 4, generator=g) * 2 - 1, torch.randn(3, 3, 4, 4, generator=g)
+    gamma = torch.tensor([0.999, 0.3, 1e-4], dtype=torch.float64)
+    a = gamma.sqrt().float().view(-1, 1, 1, 1)
+    y = a * y0 + (1 - a * a).sqrt() * eps
+    v = v_net.training_target(y0, eps, gamma)
+    torch.testing.assert_close(v, a * eps - (1 - a * a).sqrt() * y0)
+    torch.testing.assert_close(v_net.noise_from(v, y, gamma.sqrt().float()), eps, atol=1e-5, rtol=1e-5)
+    assert eps_net.noise_from(v, y, gamma.sqrt().float()) is v
+    with pytest.raises(ConfigError, match="prediction='x0' is not supported; valid: eps, v"):
+        _net(prediction="x0")
+
+
 def test_runner_refuses_a_schedule_outside_the_trained_range() -> None:
     # the seed's 64->256 settings: trained with T = 2000 (alpha_bar_T = 0.0060), sampled to 0.0056
     seedlike = _net(train_timesteps=2000, sample_steps=100, sample_betas=[1e-4, 0.1])
@@ -416,12 +433,12 @@ def _recipe(root: Path, steps: int, **over: Any) -> dict[str, Any]:
     return raw
 
 
-@pytest.mark.parametrize("target", ["image", "residual"])
-def test_one_training_step_by_hand(tmp_path: Path, target: str) -> None:
+@pytest.mark.parametrize(("target", "prediction"), [("image", "eps"), ("residual", "eps"), ("image", "v")])
+def test_one_training_step_by_hand(tmp_path: Path, target: str, prediction: str) -> None:
     """The loss of a step is the hand-computed ``|f(join(y, lr), sqrt(gamma)) - eps|`` with the draws of the
     objective's own generator; ``y`` noises the HR image, or its residual over the upsampled LR."""
     raw_recipe = _recipe(tmp_path, 1, loss="l1")
-    raw_recipe["model"]["hparams"]["target"] = target
+    raw_recipe["model"]["hparams"].update(target=target, prediction=prediction)
     engine = Engine(build_config(raw_recipe), tmp_path / "run")
     raw = next(iter(engine._loader(0)))
     batch = engine._prepare(raw)
@@ -440,7 +457,8 @@ def test_one_training_step_by_hand(tmp_path: Path, target: str) -> None:
     y = g.sqrt().float() * x0 + (1 - g).sqrt().float() * eps
     with torch.no_grad():
         pred = net.train()(torch.cat([y, lr], dim=1), gamma.sqrt().float())
-    assert values["loss"] == pytest.approx(float((pred - eps).abs().mean()), rel=1e-5)
+    want = eps if prediction == "eps" else g.sqrt().float() * eps - (1 - g).sqrt().float() * x0
+    assert values["loss"] == pytest.approx(float((pred - want).abs().mean()), rel=1e-5)
     assert 0 < values["gamma_mean"] < 1
 
 

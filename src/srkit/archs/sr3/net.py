@@ -73,6 +73,9 @@ from srkit.archs.sr3 import sampling as S
 from srkit.errors import ConfigError
 
 ARCH = "sr3"
+#: ``prediction`` values: the noise (SR3, DDPM) or ``v = sqrt(gamma) eps - sqrt(1 - gamma) y0`` (Salimans
+#: and Ho 2022, "Progressive Distillation for Fast Sampling of Diffusion Models", Sec. 4).
+PREDICTIONS = ("eps", "v")
 #: ``target`` values: the HR image (SR3) or its residual over the upsampled LR (SRDiff).
 TARGETS = ("image", "residual")
 #: ``input_order`` values: which half of the input channels holds the noisy image.
@@ -257,6 +260,10 @@ class SR3UNet(SRNet):
         target: what the diffusion generates: ``'image'`` (SR3: the HR image) or ``'residual'`` (the HR
             image minus the upsampled LR, as SRDiff does: Li et al. 2022, "SRDiff: Single Image
             Super-Resolution with Diffusion Probabilistic Models"; the runner adds the LR back).
+        prediction: what the network outputs: ``'eps'`` (SR3: the noise) or ``'v'`` (``sqrt(gamma) eps -
+            sqrt(1 - gamma) y0``, Salimans and Ho 2022), which stays well conditioned at high noise, where
+            ``eps`` determines ``y0`` only up to a factor ``1 / sqrt(gamma)``; :meth:`noise_from` turns
+            either into the noise the samplers take.
         train_beta_start, train_beta_end, train_timesteps: the training schedule.
         sample_steps, sample_betas, sampler: the default sampling.
     """
@@ -279,6 +286,7 @@ class SR3UNet(SRNet):
         res_init_gain: float = 1e-5,
         input_order: str = "noisy_cond",
         target: str = "image",
+        prediction: str = "eps",
         train_beta_start: float = 1e-4,
         train_beta_end: float = 0.005,
         train_timesteps: int = 1000,
@@ -309,6 +317,7 @@ class SR3UNet(SRNet):
             raise ConfigError(f"{ARCH}: res_init_gain={gain!r} must be >= 0")
         self.input_order = check_choice(ARCH, "input_order", input_order, INPUT_ORDERS)
         self.target = check_choice(ARCH, "target", target, TARGETS)
+        self.prediction = check_choice(ARCH, "prediction", prediction, PREDICTIONS)
         self._check_schedules(train_beta_start, train_beta_end, train_timesteps, sample_steps, sample_betas)
         check_choice(ARCH, "sampler", sampler, SAMPLERS)
         widths = sorted({base, *(base * m for m in mults)})
@@ -423,6 +432,22 @@ class SR3UNet(SRNet):
         """What the diffusion generates for HR ``hr`` given the upsampled LR ``cond`` (both in [-1, 1]):
         ``hr`` (``target: image``) or ``hr - cond`` (``target: residual``)."""
         return hr - cond if self.target == "residual" else hr
+
+    def training_target(self, y0: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        """What the network learns to output for the clean ``y0``, the noise ``eps`` and ``gamma`` ``(B,)``:
+        ``eps``, or ``v = sqrt(gamma) eps - sqrt(1 - gamma) y0``."""
+        if self.prediction == "eps":
+            return eps
+        g = gamma.reshape(-1, *([1] * (eps.dim() - 1))).to(eps)
+        return g.sqrt() * eps - (1.0 - g).sqrt() * y0
+
+    def noise_from(self, output: torch.Tensor, y: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
+        """The predicted noise for the network's ``output`` on ``y`` at ``sqrt(gamma)`` ``(B,)``: the output
+        itself, or ``sqrt(gamma) v + sqrt(1 - gamma) y`` (which equals ``eps`` for the exact ``v``)."""
+        if self.prediction == "eps":
+            return output
+        a = sqrt_gamma.reshape(-1, *([1] * (y.dim() - 1))).to(output)
+        return a * output + (1.0 - a * a).clamp_min(0.0).sqrt() * y
 
     def image_from(self, y0: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The HR image in [-1, 1] for a generated ``y0`` (the inverse of :meth:`clean_target`)."""

@@ -244,6 +244,9 @@ class SR3Runner(Runner):
                 return net(joined, sqrt_gamma).float()
 
         def denoise(y: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
+            return net.noise_from(output(y, sqrt_gamma), y, sqrt_gamma)
+
+        def output(y: torch.Tensor, sqrt_gamma: torch.Tensor) -> torch.Tensor:
             joined = net.join(y, cond)
             if not tile:
                 return predict(joined, sqrt_gamma)

@@ -441,11 +441,14 @@ def sample(
     eta: float | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """The sampler called ``name`` (:data:`SAMPLER_NAMES`); ``eta`` only for ``'ddim'`` (default 0)."""
+    """The sampler called ``name`` (:data:`SAMPLER_NAMES`); ``eta`` only for ``'ddim'`` (default 0).
+    ``ddim`` and ``dpmpp_2m`` clip the predicted ``y0`` to [-1, 1] (as the DDPM/DDIM reference code's
+    ``clip_denoised`` and DPM-Solver++ do); ``sr3`` is Algorithm 2 as written, without clipping."""
     if name == "sr3":
         return sample_sr3(denoiser, gammas, shape, generator, device=device)
     if name == "ddim":
-        return sample_ddim(denoiser, gammas, shape, generator, eta=0.0 if eta is None else eta, device=device)
+        e = 0.0 if eta is None else eta
+        return sample_ddim(denoiser, gammas, shape, generator, eta=e, clip_y0=True, device=device)
     if name == "dpmpp_2m":
         return sample_dpmpp_2m(denoiser, gammas, shape, generator, device=device)
     raise ConfigError(f"sampler: {name!r} is not supported; valid: {', '.join(SAMPLER_NAMES)}")

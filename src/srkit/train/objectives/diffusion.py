@@ -12,7 +12,8 @@ Per example of the batch (``hr`` the HR patch, ``lr`` its bicubic-upsampled LR, 
    network-input pixels (conditioning augmentation, Ho et al. 2021, "Cascaded Diffusion Models for High
    Fidelity Image Generation", Sec. 4);
 4. loss ``|| f(join(y, lr), sqrt(gamma)) - eps ||_p^p``, ``p = 1`` (``loss: l1``) or 2 (``l2``), the mean
-   over pixels and examples (Eq. 6; DDPM's ``L_simple`` is ``l2``).
+   over pixels and examples (Eq. 6; DDPM's ``L_simple`` is ``l2``); a network with ``prediction: v``
+   learns ``v = sqrt(gamma) eps - sqrt(1 - gamma) x0`` instead of ``eps`` (Salimans and Ho 2022).
 
 **The noise schedule is the network's** (``model.hparams``: ``train_beta_start``, ``train_beta_end``,
 ``train_timesteps``), so the noise levels the weights were trained on, ``[alpha_bar_T, 1]``, travel with
@@ -188,12 +189,13 @@ class DiffusionObjective:
         lr = batch["lr"].float() * 2.0 - 1.0
         _, gamma = S.draw_training_gammas(bars, hr.shape[0], gen)
         eps = self._noise(hr)
-        y = noisy_target(net.clean_target(hr, lr), gamma, eps)
+        y0 = net.clean_target(hr, lr)
+        y = noisy_target(y0, gamma, eps)
         cond = self._condition(lr)
         level = gamma.sqrt().float().to(hr.device)
         with ctx.autocast():
             pred = ctx.model(net.join(y, cond), level)
-        diff = pred.float() - eps
+        diff = pred.float() - net.training_target(y0, eps, gamma.to(eps.device))
         loss = diff.abs().mean() if self.cfg.loss == "l1" else diff.square().mean()
         ctx.backward(loss)
         grad_norm = ctx.optimizer_step(optimizer)
