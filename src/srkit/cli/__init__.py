@@ -99,7 +99,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         choices=["fp32", "bf16", "fp16", "auto"],
         help="model arithmetic (default fp32, comparable with papers; auto: bf16 on CPU, fp16 on CUDA)",
     )
-    p.add_argument("--no-download", action="store_true", help="never download a named benchmark")
+    p.add_argument(
+        "--no-download", action="store_true", help="never download a named benchmark or published model"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_arguments(p)
     gen = p.add_argument_group("generative SR (sr3; docs/sr3.md)")
@@ -203,7 +205,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     root = args.out if args.out is not None else Path("outputs") / "eval"
     names = _model_labels(args.model)
     # every model is loaded before anything is measured, so a bad one fails at once
-    upscalers = [load_upscaler(m, device=args.device, precision=args.precision) for m in args.model]
+    upscalers = [
+        load_upscaler(m, device=args.device, precision=args.precision, download=not args.no_download)
+        for m in args.model
+    ]
     apply_sampling_arguments(upscalers, args)
     reports = []
     for index, (upscaler, label) in enumerate(zip(upscalers, names, strict=True)):

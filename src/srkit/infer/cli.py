@@ -10,8 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from srkit.catalogue import PublishedModel
 
 DEFAULT_SCALE = 4
 #: The samplers of iterative models (``srkit.archs.sr3.sampling.SAMPLER_NAMES``, listed here so that
@@ -132,6 +136,11 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         help="replace existing outputs that srkit wrote (never an input, never a file srkit did not write)",
     )
     p.add_argument("--recursive", action="store_true", help="look for images in sub-folders too")
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download a published --model (it must be in the cache; `srkit models pull NAME`)",
+    )
     add_sampling_arguments(p)
     p.set_defaults(func=run_upscale_command)
 
@@ -149,7 +158,9 @@ def run_upscale_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--scale: must be a positive integer, got {args.scale}")
     tiles = TileSize(args.tile, args.tile_overlap)
     model = args.model if args.model is not None else default_model(args.scale or DEFAULT_SCALE)
-    upscaler = load_upscaler(model, device=args.device, precision=args.precision)
+    upscaler = load_upscaler(
+        model, device=args.device, precision=args.precision, download=not args.no_download
+    )
     apply_sampling_arguments([upscaler], args)
     scale = resolve_scale(upscaler, args.scale, DEFAULT_SCALE)
     jobs = plan_jobs(
@@ -173,25 +184,55 @@ def run_upscale_command(args: argparse.Namespace) -> int:
 
 
 def add_models_parser(sub: argparse._SubParsersAction) -> None:
-    """Register the ``models`` subcommand."""
+    """Register the ``models`` subcommand (``srkit models``, ``--archs``, ``pull NAME``, ``info NAME``)."""
     p = sub.add_parser(
         "models",
-        help="list the named models (--archs: the registered architectures)",
-        description="List srkit's named models: scale, parameters, training data, Set5/Set14 PSNR, "
-        "and whether their weights are installed. With --archs, list the registered architectures "
-        "instead: presets, what the network takes (colour, input, scales, size multiple, precisions, "
-        "tiling) and the checkpoint layouts srkit converts to it.",
+        help="list the named and published models (--archs: the architectures); pull NAME: download one",
+        description="List srkit's named models (scale, parameters, training data, Set5/Set14 PSNR, "
+        "whether their weights are installed) and the catalogue of published weights (family, scale, "
+        "parameters, training data, licence, published Set5/Set14 PSNR, how the download is verified, "
+        "whether it is pulled). `srkit models pull NAME` downloads a published model into the cache, "
+        "verifies it and converts it to srkit weights once; `--model NAME` does the same on first use. "
+        "With --archs, list the registered architectures instead: presets, what the network takes "
+        "(colour, input, scales, size multiple, precisions, tiling) and the checkpoint layouts srkit "
+        "converts to it.",
     )
     p.add_argument("--archs", action="store_true", help="list the registered architectures")
-    p.set_defaults(func=run_models_command)
+    p.set_defaults(func=run_models_command, models_action=None)
+    actions = p.add_subparsers(dest="models_action", metavar="ACTION")
+    pull = actions.add_parser(
+        "pull",
+        help="download, verify and convert a published model",
+        description="Download a published model (`srkit models` lists them) into the cache "
+        "(<cache>/zoo/NAME/, $SRKIT_CACHE), verify its sha256 (or the hash prefix its file name "
+        "carries) before it takes its final name, and convert it once to srkit weights. Afterwards "
+        "it works offline. $SRKIT_ZOO_URL replaces the download host (a mirror: <url>/<path>).",
+    )
+    pull.add_argument("names", nargs="+", metavar="NAME", help="published model name(s)")
+    pull.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="accept a file for which no trustworthy sha256 is known (the catalogue says 'none')",
+    )
+    pull.add_argument("--no-download", action="store_true", help="only use files already in the cache")
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pull.set_defaults(func=run_models_pull)
+    info = actions.add_parser("info", help="everything the catalogue knows about a published model")
+    info.add_argument("name", metavar="NAME", help="published model name")
+    info.set_defaults(func=run_models_info)
 
 
 def _psnr(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _params(count: int) -> str:
+    return f"{count / 1e6:.2f}M"
+
+
 def models_table() -> str:
-    """The named models as a plain-text table (``*`` marks the default for its scale)."""
+    """The named models, then the catalogue of published weights, as plain-text tables (``*`` marks
+    the default for its scale). Reads only tables and file names: no torch."""
     from srkit.models import DEFAULT_MODELS, MODELS, WEIGHTS_DIR  # import-time cost: only this command
 
     defaults = set(DEFAULT_MODELS.values())
@@ -200,7 +241,7 @@ def models_table() -> str:
         (
             card.name + (" *" if card.name in defaults else ""),
             f"x{card.scale}",
-            f"{card.params / 1e6:.2f}M",
+            _params(card.params),
             card.training_data,
             _psnr(card.set5_psnr),
             _psnr(card.set14_psnr),
@@ -213,8 +254,61 @@ def models_table() -> str:
         "",
         "* default for its scale. PSNR: Y channel, dB, bicubic LR, border crop = scale (srkit eval).",
         f"weights: {WEIGHTS_DIR}/<name>.safetensors (trained with `srkit train <recipe>`)",
+        "",
+        "Published weights (`srkit models pull NAME`, or --model NAME on first use):",
+        "",
     ]
+    lines += published_table()
     return "\n".join(lines)
+
+
+def _licence(entry: PublishedModel) -> str:
+    if entry.commercial_use is False:
+        return f"{entry.licence} (NC)"
+    return entry.licence if entry.commercial_use else f"{entry.licence} (?)"
+
+
+def published_table() -> list[str]:
+    """The catalogue of published weights (:mod:`srkit.catalogue`) as plain-text table lines."""
+    from srkit.catalogue import PUBLISHED, zoo_dir  # import-time cost: only this command
+
+    header = (
+        "name",
+        "family",
+        "scale",
+        "params",
+        "training data",
+        "licence",
+        "Set5",
+        "Set14",
+        "verify",
+        "pulled",
+    )
+    rows = [
+        (
+            entry.name,
+            entry.family,
+            f"x{entry.scale}",
+            _params(entry.params),
+            entry.training_data,
+            _licence(entry),
+            _psnr(entry.set5_psnr),
+            _psnr(entry.set14_psnr),
+            entry.verification + (" (manual)" if entry.manual else ""),
+            "yes" if entry.pulled else "no",
+        )
+        for entry in PUBLISHED.values()
+    ]
+    lines = _table(header, rows)
+    lines += [
+        "",
+        "Set5/Set14: the authors' published Y-PSNR (dB; sources and srkit's measurements: docs/models.md).",
+        "licence: (NC) forbids commercial use, (?) no licence stated. verify: sha256 = full published hash, "
+        "prefix = the hash prefix in the file name, none = needs --allow-unverified; (manual) = download by "
+        "hand (Google Drive) and put the file in the cache (`srkit models info NAME` says where).",
+        f"cache: {zoo_dir()}/<name>/",
+    ]
+    return lines
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -254,6 +348,59 @@ def archs_table() -> str:
 
 
 def run_models_command(args: argparse.Namespace) -> int:
-    """Handler of ``srkit models``."""
+    """Handler of ``srkit models`` (and ``--archs``)."""
     print(archs_table() if args.archs else models_table())
+    return 0
+
+
+def run_models_pull(args: argparse.Namespace) -> int:
+    """Handler of ``srkit models pull NAME...``: 0 when every model is in the cache, converted."""
+    # import-time cost: the converters (torch) load only when a model is converted
+    from srkit.infer.zoo import pull, resolve_published
+    from srkit.io.atomic import install_signal_cleanup
+
+    install_signal_cleanup()  # SIGTERM/SIGHUP: no hidden temporary files left behind
+    entries = [resolve_published(name) for name in args.names]  # unknown names fail before any download
+    for entry in entries:
+        was_pulled = entry.pulled
+        weights = pull(
+            entry.name,
+            download=not args.no_download,
+            allow_unverified=args.allow_unverified,
+            progress=False if args.no_progress else None,
+            log=print,
+        )
+        print(f"{entry.name}: {'already pulled' if was_pulled else 'ready'}: {weights}")
+    return 0
+
+
+def run_models_info(args: argparse.Namespace) -> int:
+    """Handler of ``srkit models info NAME``: every field of the catalogue entry, one per line."""
+    from srkit.catalogue import source_url
+    from srkit.infer.zoo import resolve_published
+
+    entry = resolve_published(args.name)
+    hparams = ", ".join(f"{k}={v}" for k, v in entry.hparams.items())
+    fields = [
+        ("name", entry.name),
+        ("family", f"{entry.family} ({entry.build}: {hparams})"),
+        ("scale", f"x{entry.scale}"),
+        ("params", f"{entry.params:,}"),
+        ("training data", entry.training_data),
+        ("licence", entry.licence + ("" if entry.licence_notice is None else f" - {entry.licence_notice}")),
+        ("Set5 / Set14", f"{_psnr(entry.set5_psnr)} / {_psnr(entry.set14_psnr)} ({entry.published})"),
+        ("url", entry.url + (" (a page: download by hand)" if entry.manual else "")),
+        ("download from", source_url(entry)),
+        ("sha256", entry.sha256 or "-"),
+        ("sha256 prefix", entry.sha256_prefix or "-"),
+        ("hash source", entry.hash_source),
+        ("size", "-" if entry.size is None else f"{entry.size:,} bytes"),
+        ("cache file", str(entry.download_path)),
+        ("srkit weights", f"{entry.weights_path} ({'pulled' if entry.pulled else 'not pulled'})"),
+    ]
+    if entry.note:
+        fields.append(("note", entry.note))
+    width = max(len(key) for key, _ in fields)
+    for key, value in fields:
+        print(f"{key:<{width}}  {value}")
     return 0

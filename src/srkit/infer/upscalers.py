@@ -8,7 +8,9 @@ baselines and trained networks are measured the same way.
 - :class:`srkit.archs.Runner`: any registered network (colour space, padding, precision; the one LR->SR
   path, see :mod:`srkit.archs.runner`).
 
-:func:`load_upscaler` resolves what ``srkit eval --model`` and ``srkit upscale --model`` accept.
+:func:`load_upscaler` resolves what ``srkit eval --model`` and ``srkit upscale --model`` accept; a name
+from the catalogue of published weights (:mod:`srkit.catalogue`) is pulled into the cache the first time
+(:func:`srkit.infer.zoo.pull`) and read from there afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import torch
 
 from srkit.archs import InterpolationUpscaler, Runner, load_network, make_runner
+from srkit.catalogue import find_published
 from srkit.degrade import KERNELS
 from srkit.errors import ConfigError
 from srkit.io.safe_load import CHECKPOINT_SUFFIXES
@@ -25,7 +28,11 @@ from srkit.models import find_model
 
 
 def load_upscaler(
-    name_or_path: str | Path, *, device: str | torch.device = "auto", precision: str = "auto"
+    name_or_path: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    download: bool = True,
 ) -> InterpolationUpscaler | Runner:
     """Resolve ``--model`` to an upscaler.
 
@@ -36,7 +43,10 @@ def load_upscaler(
     2. a named model of :data:`srkit.models.MODELS` (e.g. ``edsr-baseline-x4``) or a checkpoint file
        (:func:`srkit.archs.load_network`) -> the network's runner, named after the model or the file
        stem, on ``device`` with ``precision``, free to rewrite the network it owns for speed
-       (``optimize=True``, :mod:`srkit.archs.speed`).
+       (``optimize=True``, :mod:`srkit.archs.speed`);
+    3. a published model of :data:`srkit.catalogue.PUBLISHED` (e.g. ``span-ch28-ntire24-x4``): its
+       converted weights in the cache, pulled (downloaded, verified, converted) first when absent and
+       ``download`` is true (``--no-download``: false; the error then names the URL and the cache path).
 
     Raises:
         SrkitError: one line: a weight file that cannot be loaded (naming the file and why), or
@@ -48,10 +58,15 @@ def load_upscaler(
         return InterpolationUpscaler(key)
     named = find_model(key) is not None
     path = Path(text).expanduser()
+    if not named and find_published(key) is not None:
+        from srkit.infer.zoo import pull  # import-time cost: only when a published model is asked for
+
+        weights = pull(key, download=download)
+        return make_runner(load_network(weights), name=key, device=device, precision=precision, optimize=True)
     if not named and path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         accepted = (
-            f"an interpolation baseline ({', '.join(KERNELS)}), a named model (srkit models) or a path to "
-            f"a weights file ({', '.join(CHECKPOINT_SUFFIXES)})"
+            f"an interpolation baseline ({', '.join(KERNELS)}), a named or published model (srkit models) "
+            f"or a path to a weights file ({', '.join(CHECKPOINT_SUFFIXES)})"
         )
         if path.is_file():
             raise ConfigError(
