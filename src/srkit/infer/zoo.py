@@ -22,26 +22,19 @@ what to do: the URL and the cache path where the file may be put by hand.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import os
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from srkit.catalogue import PUBLISHED, PublishedModel, find_published, source_url, zoo_dir
-from srkit.errors import ConfigError, SrkitError, one_line
-from srkit.io.download import CHUNK_SIZE, sha256_file
+from srkit.errors import ConfigError, SrkitError
+from srkit.io.download import describe_error, is_transient, sha256_file, stream_to
 
 __all__ = ["pull", "resolve_published"]
 
-_USER_AGENT = "srkit (+https://pypi.org/project/srkit/)"
 #: Download attempts for network errors and HTTP 5xx (nothing is resumed).
 _ATTEMPTS = 2
 #: Seconds before retry number n (n * _RETRY_DELAY); tests set it to 0.
@@ -92,49 +85,6 @@ def _hash_problem(entry: PublishedModel, digest: str, size: int) -> str | None:
     return None
 
 
-def _is_transient(err: BaseException) -> bool:
-    if isinstance(err, urllib.error.HTTPError):
-        return err.code >= 500 or err.code in (408, 429)
-    return isinstance(err, (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException))
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
-    if isinstance(err, urllib.error.URLError):
-        return one_line(err.reason) if isinstance(err.reason, BaseException) else str(err.reason)
-    return one_line(err)
-
-
-def _stream(url: str, out_path: Path, *, progress: bool, desc: str) -> tuple[int, str]:
-    """Write ``url`` into ``out_path``; (bytes, sha256 hex). Raises on short reads and network errors."""
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    digest = hashlib.sha256()
-    written = 0
-    with urllib.request.urlopen(request, timeout=_TIMEOUT) as response, open(out_path, "wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=desc,
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            while chunk := response.read(CHUNK_SIZE):
-                out.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-                bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
-    if total is not None and written != total:
-        raise http.client.IncompleteRead(b"", total - written)
-    return written, digest.hexdigest()
-
-
 def _new_dirs(path: Path) -> list[Path]:
     """The folders of ``path`` (itself included) that do not exist yet, innermost first."""
     missing = []
@@ -159,11 +109,11 @@ def _download(entry: PublishedModel, url: str, *, progress: bool, log: Log) -> s
         log(f"{entry.name}: downloading {url}")
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                size, digest = _stream(url, tmp, progress=progress, desc=entry.file)
+                size, digest = stream_to(url, tmp, progress=progress, timeout=_TIMEOUT, desc=entry.file)
                 break
             except Exception as err:
-                if attempt >= _ATTEMPTS or not _is_transient(err):
-                    reason = _describe(err)
+                if attempt >= _ATTEMPTS or not is_transient(err):
+                    reason = describe_error(err)
                     raise SrkitError(
                         f"model {entry.name}: cannot download {url} ({reason}); {_by_hand(entry, url)}"
                     ) from err

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from srkit.errors import DatasetError
+from srkit.errors import DatasetError, one_line
 
-__all__ = ["CHUNK_SIZE", "download_file", "sha256_file"]
+__all__ = ["CHUNK_SIZE", "describe_error", "download_file", "is_transient", "sha256_file", "stream_to"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +41,23 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _is_transient(err: BaseException) -> bool:
+def is_transient(err: BaseException) -> bool:
     """Whether a failed attempt is worth repeating (network hiccups and server errors, not 4xx)."""
     if isinstance(err, urllib.error.HTTPError):
         return err.code >= 500 or err.code in (408, 429)
     return isinstance(err, (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException))
 
 
-def _describe(err: BaseException) -> str:
+def describe_error(err: BaseException) -> str:
     """A short one-line description of a download failure."""
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code} {err.reason}"
     if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
+        return one_line(err.reason) if isinstance(err.reason, BaseException) else str(err.reason)
     return f"{type(err).__name__}: {err}".strip().rstrip(":")
 
 
-def _stream_once(url: str, tmp: Path, *, progress: bool, timeout: float, desc: str) -> tuple[int, str]:
+def stream_to(url: str, tmp: Path, *, progress: bool, timeout: float, desc: str) -> tuple[int, str]:
     """Write ``url`` into ``tmp`` (truncating it); return (bytes written, sha256 hex)."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()
@@ -120,12 +120,14 @@ def download_file(
     try:
         for attempt in range(1, max(1, attempts) + 1):
             try:
-                written, actual = _stream_once(url, tmp, progress=progress, timeout=timeout, desc=dest.name)
+                written, actual = stream_to(url, tmp, progress=progress, timeout=timeout, desc=dest.name)
                 break
             except Exception as err:
-                if attempt >= attempts or not _is_transient(err):
-                    raise DatasetError(f"{dest.name}: download from {url} failed: {_describe(err)}") from err
-                logger.warning("%s: attempt %d failed (%s); retrying", url, attempt, _describe(err))
+                if attempt >= attempts or not is_transient(err):
+                    raise DatasetError(
+                        f"{dest.name}: download from {url} failed: {describe_error(err)}"
+                    ) from err
+                logger.warning("%s: attempt %d failed (%s); retrying", url, attempt, describe_error(err))
                 time.sleep(_RETRY_DELAY * attempt)
         if size is not None and written != size:
             raise DatasetError(
