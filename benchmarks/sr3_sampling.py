@@ -59,13 +59,18 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure_small(preset: str, out: int, repeats: int, steps: tuple[int, ...]) -> list[dict]:
-    """Every sampler x step count x precision, measured (interleaved precisions)."""
+def measure_small(
+    preset: str, out: int, repeats: int, steps: tuple[int, ...], up_to: int | None = None
+) -> list[dict]:
+    """Every sampler x step count x precision (interleaved precisions): measured up to ``up_to`` steps,
+    above it derived from the line through the two largest measured counts (a step is one network call;
+    the rows say ``derived``)."""
     lr = torch.rand(1, 3, out // 4, out // 4, generator=torch.Generator().manual_seed(0))
     runners = {p: _runner(preset, p) for p in PRECISIONS}
     rows = []
+    measured_steps = [n for n in steps if up_to is None or n <= up_to]
     for sampler in SAMPLERS:
-        for n in steps:
+        for n in measured_steps:
             for runner in runners.values():
                 runner.configure(sampler=sampler, steps=n)
             times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
@@ -79,6 +84,16 @@ def measure_small(preset: str, out: int, repeats: int, steps: tuple[int, ...]) -
             for p in PRECISIONS:
                 rows.append({"preset": preset, "sampler": sampler, "steps": n, "precision": p,
                              "seconds": statistics.median(times[p]), "how": "measured"})  # fmt: skip
+        for p in PRECISIONS:
+            got = {r["steps"]: r["seconds"] for r in rows if r["sampler"] == sampler and r["precision"] == p}
+            if len(got) < 2:
+                continue
+            (n1, t1), (n2, t2) = sorted(got.items())[-2:]
+            per_step = (t2 - t1) / (n2 - n1)
+            for n in steps:
+                if n not in got:
+                    rows.append({"preset": preset, "sampler": sampler, "steps": n, "precision": p,
+                                 "seconds": t2 + (n - n2) * per_step, "how": "derived"})  # fmt: skip
     return rows
 
 
@@ -142,13 +157,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS))
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the U-Net")
+    parser.add_argument("--measure-up-to", type=int, default=None, help="derive larger step counts")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = tuple(args.steps)
-    rows = measure_small(args.preset, args.size, args.repeats, steps)
+    rows = measure_small(args.preset, args.size, args.repeats, steps, args.measure_up_to)
     if args.big:
         rows += measure_big(args.big, args.size, max(1, args.repeats - 1), steps)
     compiled = measure_compile(args.preset, args.size, args.repeats) if args.compile else []

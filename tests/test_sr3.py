@@ -397,6 +397,22 @@ def test_step_tiling_calls_the_network_per_tile_per_step_and_does_not_seam() -> 
         stepped.step_tiles(10, 5)
 
 
+def test_automatic_tiles_bound_the_attention_map() -> None:
+    """The automatic tile stops where the largest self-attention reaches 64x64 tokens (its map grows with
+    the square of the pixels), however much memory is free."""
+    from srkit.infer.upscale import TileSize
+
+    runner = _runner(_net(scale=2, channel_mults=[1, 2, 2], attn_depths=[-1]))  # attention at depth 2
+    assert runner.net.first_attention_depth == 2 and runner.max_tile(2) == 64 * 4 // 2
+    assert runner.max_tile(4) == 64
+    with torch.device("meta"):
+        seed = A.build_model("sr3-seed-64to256")
+    assert seed.first_attention_depth == 4
+    assert A.make_runner(_net(scale=2), device="cpu").max_tile(2) == 64 * 2 // 2  # TINY: depth 1
+    assert TileSize(None).resolve(runner, 2) <= 128
+    assert A.make_runner(A.build_model("edsr-baseline", scale=2), device="cpu").max_tile(2) is None
+
+
 def test_upscale_samples_a_photo_larger_than_one_tile(tmp_path: Path) -> None:
     weights = A.save_weights(tmp_path / "sr3_x2.safetensors", _textured_net())
     photo = tmp_path / "photo.png"

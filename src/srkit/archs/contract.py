@@ -141,6 +141,12 @@ class SRNet(nn.Module):
     #: Parameter-name parts that are never weight-decayed besides every 1-D parameter (biases, norm
     #: scales): position tables and embeddings (SwinIR's ``relative_position_bias_table``).
     no_decay_keywords: ClassVar[tuple[str, ...]] = ()
+    #: Submodules (names as in ``named_modules()``) that run in float32 when a runner autocasts, the
+    #: "fp32 islands" (:func:`srkit.archs.speed.fp32_islands`): layers that read or write the image
+    #: itself rather than features or a small residual, which bf16's 8-bit mantissa would round by up to
+    #: half an 8-bit level. A class attribute, or an instance attribute where the names depend on
+    #: ``hparams``; training's own autocast ignores them.
+    fp32_modules: tuple[str, ...] = ()
     hparams: dict[str, Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -15,7 +15,8 @@ Per call (``(B, 1|3, h, w)`` in [0, 1] -> ``(B, 1|3, s*h, s*w)`` float32, clampe
    image;
 3. padding at the bottom and right to ``size_multiple`` (reflection; replication when the image is
    smaller than the pad) and cropping back;
-4. autocast in the chosen precision (one the network supports), channels-last when autocasting;
+4. autocast in the chosen precision (one the network supports), channels-last when autocasting, with
+   the network's ``fp32_modules`` run in float32 (:func:`srkit.archs.speed.fp32_islands`);
 5. the forward pass (iterative networks bring a runner subclass with their sampling loop);
 6. clamp to [0, 1].
 """
@@ -23,6 +24,7 @@ Per call (``(B, 1|3, h, w)`` in [0, 1] -> ``(B, 1|3, s*h, s*w)`` float32, clampe
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +34,7 @@ from torch import nn
 
 from srkit.archs.contract import NetInfo
 from srkit.archs.registry import ARCH_ENTRIES, net_info
-from srkit.archs.speed import prepare_for_inference
+from srkit.archs.speed import fp32_island_modules, fp32_islands, prepare_for_inference
 from srkit.colour import gray_to_y, rgb_to_ycbcr, to_uint8, y_to_gray, ycbcr_to_rgb
 from srkit.degrade import resize
 from srkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
@@ -114,6 +116,9 @@ class Runner:
             (:func:`srkit.archs.speed.prepare_for_inference`: pixel-shuffle channel reorder with
             channels-last, bf16 weights stored once and out-of-place ReLU when autocasting); what was
             rewritten is :attr:`rewrites`. Leave it off for a network that is still being trained.
+
+    When autocasting, the network's fp32 islands (``fp32_modules``, :attr:`fp32_modules`) run in float32
+    with or without ``optimize``: the runner wraps them only for the duration of each call.
     """
 
     def __init__(
@@ -156,6 +161,13 @@ class Runner:
                 model, autocast_dtype=dtype, channels_last=self.channels_last
             )
         self.model = model
+        #: The submodules that run in float32 under autocast (the network's ``fp32_modules``; none in
+        #: fp32).
+        self.fp32_modules: tuple[str, ...] = ()
+        self._islands: list[nn.Module] = []
+        if self.precision != "fp32":
+            self.fp32_modules = tuple(getattr(model, "fp32_modules", ()))
+            self._islands = fp32_island_modules(model, self.fp32_modules)
 
     @property
     def name(self) -> str:
@@ -183,10 +195,22 @@ class Runner:
         return self.info.supports_scale(scale)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The precision's autocast context (a no-op for fp32)."""
+        """The precision's autocast context with the network's fp32 islands (a no-op for fp32)."""
         if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+        return self._reduced_precision()
+
+    @contextlib.contextmanager
+    def _reduced_precision(self) -> Iterator[None]:
+        device_type = self.device.type
+        autocast = torch.autocast(device_type=device_type, dtype=AUTOCAST_DTYPES[self.precision])
+        with autocast, fp32_islands(self._islands, device_type):
+            yield
+
+    def max_tile(self, scale: int) -> int | None:
+        """The largest tile side (input pixels) worth running at ``scale``, whatever the free memory
+        (``None``: no limit; networks whose cost grows faster than their pixel count set one)."""
+        return None
 
     def step_tiles(self, tile: int, overlap: int) -> bool:
         """Hand the tiling to the runner: runners whose network runs many times per image (NetInfo's

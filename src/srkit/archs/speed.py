@@ -18,21 +18,38 @@ without them bit for bit (``tests/test_speed_passes.py``).
   context exits), so the result is the same, bit for bit, minus the casts.
 
 See ``docs/speed.md`` for what each is worth, measured with ``benchmarks/upscale_speed.py --passes``.
+
+**fp32 islands** are not a rewrite but part of what reduced precision means for a network: the
+submodules a network lists in ``fp32_modules`` (:class:`srkit.archs.contract.SRNet`) run with autocast
+disabled on float32 inputs whenever a runner autocasts (:func:`fp32_islands`, entered by
+:meth:`srkit.archs.Runner.autocast`, with or without ``optimize``), and :func:`cast_matmul_weights`
+leaves their weights in float32. They are the layers that read or write the image itself (first convs,
+SPAN's upsampler, LapSRN's image branch), which bf16 would round by up to half an 8-bit level
+(docs/speed.md, issue 14). In fp32 nothing is wrapped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from srkit.errors import ConfigError
+
 __all__ = [
     "ChannelsLastPixelShuffle",
     "cast_matmul_weights",
+    "fp32_island_modules",
+    "fp32_islands",
     "prepare_for_inference",
     "relu_out_of_place",
     "reorder_pixel_shuffles",
+    "run_in_fp32",
     "shuffle_permutation",
 ]
 
@@ -109,12 +126,14 @@ def relu_out_of_place(model: nn.Module) -> int:
     return count
 
 
-def cast_matmul_weights(model: nn.Module, dtype: torch.dtype) -> int:
+def cast_matmul_weights(model: nn.Module, dtype: torch.dtype, *, keep: Iterable[nn.Module] = ()) -> int:
     """Store the weights and biases of ``model``'s convolutions and linear layers in ``dtype`` (in
-    place); returns how many modules. Only for running under autocast to the same ``dtype``."""
+    place); returns how many modules. Only for running under autocast to the same ``dtype``. Modules
+    inside ``keep`` (the fp32 islands) keep their float32 weights."""
+    kept = {id(m) for root in keep for m in root.modules()}
     count = 0
     for module in model.modules():
-        if isinstance(module, _MATMUL_MODULES):
+        if isinstance(module, _MATMUL_MODULES) and id(module) not in kept:
             for param in module.parameters(recurse=False):
                 param.data = param.data.to(dtype)
             count += 1
@@ -125,12 +144,73 @@ def prepare_for_inference(
     model: nn.Module, *, autocast_dtype: torch.dtype | None, channels_last: bool
 ) -> dict[str, int]:
     """Apply the rewrites that pay off for this precision and layout (in place): the shuffle reorder
-    with channels-last, the other two when autocasting. Returns what was rewritten, by pass name."""
+    with channels-last, the other two when autocasting (the bf16 weights outside the network's fp32
+    islands). Returns what was rewritten, by pass name."""
     done: dict[str, int] = {}
     if channels_last:
         done["pixel_shuffle_reorder"] = reorder_pixel_shuffles(model)
     if autocast_dtype is not None:
         done["relu_out_of_place"] = relu_out_of_place(model)
         if autocast_dtype == torch.bfloat16:
-            done["bf16_weights"] = cast_matmul_weights(model, autocast_dtype)
+            keep = fp32_island_modules(model)
+            done["bf16_weights"] = cast_matmul_weights(model, autocast_dtype, keep=keep)
     return done
+
+
+def fp32_island_modules(model: nn.Module, names: Sequence[str] | None = None) -> list[nn.Module]:
+    """The submodules ``names`` of ``model`` (default: its ``fp32_modules``, none for a network that
+    lists none); a name that is not one of ``model.named_modules()`` is a :class:`ConfigError`."""
+    if names is None:
+        names = getattr(model, "fp32_modules", ())
+    modules = dict(model.named_modules())
+    missing = [name for name in names if name not in modules or not name]
+    if missing:
+        raise ConfigError(
+            f"{type(model).__name__}: fp32_modules {', '.join(map(repr, missing))} name no submodule"
+        )
+    return [modules[name] for name in names]
+
+
+def _to_fp32(value: Any) -> Any:
+    """Floating tensors (also inside tuples and lists) as float32; everything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_fp32(v) for v in value)
+    return value
+
+
+def run_in_fp32(forward: Callable[..., Any], device_type: str) -> Callable[..., Any]:
+    """``forward`` with autocast off for ``device_type``, its floating tensor arguments cast to float32
+    and its floating tensor results returned as float32. Without autocast (fp32 inputs, fp32 weights)
+    it computes exactly what ``forward`` does."""
+
+    @functools.wraps(forward)
+    def island(*args: Any, **kwargs: Any) -> Any:
+        with torch.autocast(device_type=device_type, enabled=False):
+            args = _to_fp32(args)
+            kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
+            return _to_fp32(forward(*args, **kwargs))
+
+    island.__dict__["_srkit_fp32_island"] = True
+    return island
+
+
+@contextlib.contextmanager
+def fp32_islands(modules: Iterable[nn.Module], device_type: str) -> Iterator[None]:
+    """For the duration of the block, run each of ``modules`` through :func:`run_in_fp32` (an
+    instance ``forward`` that shadows the class's; removed again on exit, so a network the caller does
+    not own is left as it was). Nested entries on the same module wrap it once."""
+    wrapped = []
+    try:
+        for module in modules:
+            if getattr(module.__dict__.get("forward"), "_srkit_fp32_island", False):
+                continue  # already an island (a nested entry)
+            if "forward" in module.__dict__:
+                raise ConfigError(f"{type(module).__name__}: an fp32 island cannot wrap a replaced forward")
+            module.__dict__["forward"] = run_in_fp32(module.forward, device_type)
+            wrapped.append(module)
+        yield
+    finally:
+        for module in wrapped:
+            del module.__dict__["forward"]

@@ -158,6 +158,9 @@ class TileSize:
             return self.tile
         if self._auto is None:
             self._auto = auto_tile_size(upscaler, scale)
+            cap = upscaler.max_tile(scale) if isinstance(upscaler, Runner) else None
+            if cap is not None:
+                self._auto = min(self._auto, cap)
             self._auto = max(self._auto, 2 * self.overlap_for(upscaler) + 1)
         return self._auto
 

@@ -79,6 +79,10 @@ class BSRN(SRNet):
         esa_channels: the ESA branch's channels (``None``: ``num_feat // 4``, the authors' choice).
     """
 
+    #: fp32 islands (docs/speed.md, issue 14): the first conv's pointwise half, which reads the image
+    #: (all of ``fea_conv`` would keep the blocks' residual stream in fp32 too: 15 % slower)
+    fp32_modules = ("fea_conv.pw",)
+
     def __init__(
         self,
         scale: int = 4,

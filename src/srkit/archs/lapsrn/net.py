@@ -91,6 +91,9 @@ class LapSRN(SRNet):
             self.add_module(f"convt_I{k}", nn.ConvTranspose2d(channels, channels, 4, 2, 1, bias=False))
             self.add_module(f"convt_R{k}", nn.Conv2d(num_feat, channels, 3, 1, 1, bias=False))
             self.add_module(f"convt_F{k}", nn.Sequential(FeatureBlock(num_feat, depth)))
+        # fp32 islands (docs/speed.md, issue 14): the convs that read the image, conv_input and every
+        # level's image upsampling
+        self.fp32_modules = ("conv_input", *(f"convt_I{k}" for k in range(1, self.levels + 1)))
         self._init_weights()
 
     @torch.no_grad()

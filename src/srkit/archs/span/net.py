@@ -153,6 +153,10 @@ class SPAN(SRNet):
         self.upsampler = nn.Sequential(
             nn.Conv2d(feat, channels * scale * scale, 3, 1, 1), nn.PixelShuffle(scale)
         )
+        # fp32 islands (docs/speed.md, issue 14): the image in and out, the first block (the stream it
+        # multiplies runs through all the others) and the last (two of conv_cat's four inputs)
+        ends = ("conv_1", self.block_names[0], self.block_names[-1], "upsampler")
+        self.fp32_modules = tuple(dict.fromkeys(ends))
 
     @classmethod
     def describe(cls, hparams: Mapping[str, Any]) -> NetInfo:

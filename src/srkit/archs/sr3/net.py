@@ -301,6 +301,9 @@ class SR3UNet(SRNet):
         mults = _int_list("channel_mults", channel_mults, 1)
         blocks = check_int(ARCH, "num_res_blocks", num_res_blocks)
         attn_at = attention_depths(attn_depths, len(mults))
+        #: the shallowest depth with self-attention (``len(mults) - 1`` for the middle block's), where the
+        #: attention map is largest: ``(H W / 4 ** depth) ** 2`` entries per head
+        self.first_attention_depth = min(attn_at, default=len(mults) - 1) if (attn_at or mid_attn) else None
         mid_attn = check_bool(ARCH, "mid_attn", mid_attn)
         heads = check_int(ARCH, "attn_heads", attn_heads)
         groups = check_int(ARCH, "num_groups", num_groups)

@@ -48,6 +48,9 @@ from srkit.archs.sr3.net import SR3UNet
 from srkit.archs.tiles import blend_tiles
 from srkit.errors import ConfigError
 
+#: Most tokens of one self-attention in an automatically sized tile (a 64x64 map, 16M entries per head).
+MAX_ATTENTION_TOKENS = 64 * 64
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -217,6 +220,17 @@ class SR3Runner(Runner):
             raise ConfigError(f"tile overlap: {overlap} must be less than half the tile size ({tile})")
         self._tiles = (tile, overlap)
         return True
+
+    def max_tile(self, scale: int) -> int | None:
+        """Tiles whose largest self-attention has at most :data:`MAX_ATTENTION_TOKENS` tokens: the map
+        grows with the square of the pixels (a 2400x1600 output would need 240k tokens at depth 2 of
+        ``sr3-small``), so the automatic tile stops there (64 LR pixels at x4 for ``sr3-small``, 256 for
+        the seed's 64->256 network)."""
+        depth = self.net.first_attention_depth
+        if depth is None:
+            return None
+        side = math.isqrt(MAX_ATTENTION_TOKENS) * 2**depth
+        return max(1, side // scale)
 
     @property
     def tiles(self) -> tuple[int, int]:

@@ -68,6 +68,8 @@ class SRVGGNetCompact(SRNet):
             self.body.append(_activation(act_type, num_feat))
         self.body.append(nn.Conv2d(num_feat, channels * self.scale * self.scale, 3, 1, 1))
         self.upsampler = nn.PixelShuffle(self.scale)
+        # fp32 islands (docs/speed.md, issue 14): the first conv (reads the image) and the last
+        self.fp32_modules = ("body.0", f"body.{len(self.body) - 1}")
 
     @classmethod
     def describe(cls, hparams: Mapping[str, Any]) -> NetInfo:
