@@ -2,12 +2,13 @@
 sampler (``sr3``, ``ddim``, ``dpmpp_2m``), in fp32 and bf16 (+ channels-last), through the runner that
 ``srkit upscale`` uses (:class:`srkit.archs.sr3.SR3Runner`: bicubic upsampling, sampler, network).
 
-Measured directly for the CPU preset ``sr3-small`` (random weights: speed does not depend on them). A
-network call dominates a step, so for the big presets (``--big``, e.g. ``sr3-seed-64to256``, 110M
-parameters) the script measures one whole 10-step sample per precision and derives the other step counts
-as ``overhead + steps * per-call`` (marked ``derived`` in the table); ``torch.compile`` of the U-Net is
-measured once per precision for ``sr3-small`` (``--compile``), as the ratio of a network call after
-compilation to one without.
+Measured directly for the CPU preset ``sr3-small`` (random weights: speed does not depend on them), up to
+``--measure-up-to`` steps; larger step counts are then derived from the line through the two largest
+measured ones (marked ``derived``). A network call dominates a step, so for the big presets (``--big``,
+e.g. ``sr3-seed-64to256``, 110M parameters) the script measures one whole 10-step sample per precision
+and derives the other step counts as ``overhead + steps * per-call`` (marked ``derived`` in the table);
+``torch.compile`` of the U-Net is measured once per precision for ``sr3-small`` (``--compile``), as the
+ratio of a network call after compilation to one without.
 
 Precisions alternate within each repeat (fp32, bf16, fp32, ...), so a machine whose load changes affects
 both alike; the median of ``--repeats`` is reported. Prints a table and writes JSON (default
@@ -69,13 +70,13 @@ def measure_small(
     runners = {p: _runner(preset, p) for p in PRECISIONS}
     rows = []
     measured_steps = [n for n in steps if up_to is None or n <= up_to]
+    for runner in runners.values():  # warm-up, once per runner
+        runner.configure(steps=2)(lr, 4)
     for sampler in SAMPLERS:
         for n in measured_steps:
             for runner in runners.values():
                 runner.configure(sampler=sampler, steps=n)
             times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
-            for p in PRECISIONS:
-                runners[p](lr, 4)  # warm-up
             for _ in range(repeats):
                 for p in PRECISIONS:
                     start = time.perf_counter()

@@ -5,7 +5,9 @@ which is what srkit did before), and the tile-border discontinuity is measured a
 
 Seam score: along each axis, the mean absolute difference between neighbouring output pixels across the
 middle of every band two tiles share (where independent tiles' blending ramps cross), divided by the same
-mean over all other pixel pairs. 1.0 means the borders look like the interior; a seam makes it larger.
+mean over all other pixel pairs. 1.0 means the borders look like the interior. A hard seam makes it
+larger; two unrelated samples cross-faded in the band (independent tiles) make it smaller, because the
+average of two independent textures has less contrast than either.
 Also, where the whole image was sampled, the mean and max difference of each tiled output from it (8-bit
 levels). Prints a table and writes JSON (default ``benchmarks/results/sr3_tiling.json``)::
 
