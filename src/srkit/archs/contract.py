@@ -93,6 +93,13 @@ def color_space(channels: int) -> ColorSpace:
     return "y" if channels == 1 else "raw"
 
 
+def lr_net_info(arch: str, hparams: Mapping[str, Any], **fields: Any) -> NetInfo:
+    """The NetInfo of a network on the LR image whose hyper-parameters are ``scale``, ``in_channels`` and
+    ``out_channels`` (the colour space read from ``in_channels``); ``fields`` set the rest."""
+    channels = hparams["in_channels"]
+    return NetInfo(arch, hparams["scale"], channels, hparams["out_channels"], color_space(channels), **fields)
+
+
 def _plain(value: Any) -> Any:
     """JSON/YAML-plain form of a hyper-parameter value (tuples become lists)."""
     if isinstance(value, (tuple, list)):

@@ -11,7 +11,7 @@ from torch import nn
 
 from srkit.archs.blocks import ESA, pixelshuffle_upsampler
 from srkit.archs.common import check_float, check_int
-from srkit.archs.contract import NetInfo, SRNet, color_space
+from srkit.archs.contract import NetInfo, SRNet, lr_net_info
 
 
 class RLFB(nn.Module):
@@ -90,15 +90,7 @@ class RLFN(SRNet):
 
     @classmethod
     def describe(cls, hparams: Mapping[str, Any]) -> NetInfo:
-        channels = hparams["in_channels"]
-        return NetInfo(
-            "rlfn",
-            hparams["scale"],
-            channels,
-            hparams["out_channels"],
-            color_space(channels),
-            tiling="approximate",
-        )
+        return lr_net_info("rlfn", hparams, tiling="approximate")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, H, W)`` in [0, 1] -> ``(B, out_channels, scale*H, scale*W)``."""
