@@ -229,6 +229,27 @@ def test_extra_channels_from_the_tile_function() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def test_out_of_memory_halves_the_tiles_of_a_runner_that_tiles_itself() -> None:
+    """With ``set_tiles`` (SR3's step-synchronous tiles) the image always goes whole to ``fn`` and an
+    out-of-memory error halves the runner's own tiles instead."""
+    x = _smooth(3, 100, 90)
+    runner_tiles: list[tuple[int, int]] = [(0, 16)]
+    seen: list[tuple[int, ...]] = []
+
+    def sampler(t: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(t.shape[-2:]))
+        if runner_tiles[-1][0] in (0, 50):  # fits only with the runner's tiles at 32
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return F.interpolate(t, scale_factor=2, mode="nearest")
+
+    sizes: list[int] = []
+    out = upscale_tiled(sampler, x, 2, tile=0, overlap=16, on_retry=sizes.append,
+                        set_tiles=lambda tile, overlap: runner_tiles.append((tile, overlap)))  # fmt: skip
+    assert runner_tiles == [(0, 16), (50, 16), (32, 15)] and sizes == [50, 32]
+    assert seen == [(100, 90)] * 3  # never cut
+    assert torch.allclose(out, F.interpolate(x, scale_factor=2, mode="nearest"), atol=1e-6)
+
+
 def test_out_of_memory_retries_with_half_size_tiles() -> None:
     x = _smooth(3, 100, 90)
     sizes: list[int] = []

@@ -63,7 +63,6 @@ __all__ = [
     "smallest_tile",
     "tile_count",
     "tile_spans",
-    "upscale_step_tiled",
     "upscale_tiled",
 ]
 
@@ -409,6 +408,7 @@ def upscale_tiled(
     desc: str = "tiles",
     align: int = 1,
     on_retry: Callable[[int], None] | None = None,
+    set_tiles: Callable[[int, int], object] | None = None,
 ) -> torch.Tensor:
     """Upscale ``x`` ``(B, C, H, W)`` by ``scale`` with ``fn`` on overlapping, blended tiles (the one
     tiled-upscale function; arguments as :func:`_upscale_once` documents), retried with half-size tiles
@@ -418,6 +418,11 @@ def upscale_tiled(
     image's longer side when it was whole), down to :data:`MIN_TILE`, the overlap is reduced if it no
     longer fits, and the image is processed again from the start; ``on_retry(new_tile)`` is called
     first. Raises :class:`SrkitError` when even :data:`MIN_TILE` tiles do not fit.
+
+    ``set_tiles``: ``fn`` is an iterative runner that tiles every network call itself
+    (:meth:`srkit.archs.Runner.step_tiles`, already given ``tile`` and ``overlap``). The image is then
+    never cut, since independent tiles of a sample would not blend: every attempt runs it whole, and an
+    out-of-memory error halves the runner's tiles through ``set_tiles(tile, overlap)`` instead.
     """
     check_tiling(tile, overlap)
     current, current_overlap = tile, overlap
@@ -427,7 +432,7 @@ def upscale_tiled(
                 fn,
                 x,
                 scale,
-                tile=current,
+                tile=0 if set_tiles is not None else current,
                 overlap=current_overlap,
                 out=out,
                 out_dtype=out_dtype,
@@ -448,50 +453,12 @@ def upscale_tiled(
                 ) from None
             current = max(MIN_TILE, effective // 2)
             current_overlap = min(current_overlap, current // 2 - 1)
-            if tile_count(x.shape[-2], x.shape[-1], current, current_overlap, align) > MAX_TILES:
+            if set_tiles is not None:
+                set_tiles(current, current_overlap)
+            elif tile_count(x.shape[-2], x.shape[-1], current, current_overlap, align) > MAX_TILES:
                 raise SrkitError(
                     f"out of memory with {effective}x{effective} tiles, and {current}x{current} tiles would "
                     f"make more than {MAX_TILES:,} of them; use --device cpu or a smaller model"
                 ) from None
-            if on_retry is not None:
-                on_retry(current)
-
-
-def upscale_step_tiled(
-    fn: TileFn,
-    x: torch.Tensor,
-    scale: int,
-    *,
-    tile: int,
-    overlap: int,
-    set_tiles: Callable[[int, int], object],
-    out: torch.Tensor | None = None,
-    out_dtype: torch.dtype = torch.float32,
-    on_retry: Callable[[int], None] | None = None,
-) -> torch.Tensor:
-    """Upscale ``x`` whole with ``fn``, an iterative runner that tiles every network call itself
-    (:meth:`srkit.archs.Runner.step_tiles`; ``set_tiles(tile, overlap)`` has set its tiles), halving the
-    runner's tiles after an out-of-memory error as :func:`upscale_tiled` halves its own (``tile`` 0 first
-    tries the whole image). The image itself is never cut: independent tiles of a sample would not blend.
-    """
-    check_tiling(tile, overlap)
-    current, current_overlap = tile, overlap
-    while True:
-        try:
-            return _upscale_once(fn, x, scale, tile=0, out=out, out_dtype=out_dtype)
-        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-            if not _is_oom(exc):
-                raise
-            effective = current or max(x.shape[-2:])
-            del exc
-            _empty_cache()
-            if effective <= MIN_TILE:
-                raise SrkitError(
-                    f"out of memory even with {effective}x{effective} tiles; use --device cpu or a "
-                    "smaller model"
-                ) from None
-            current = max(MIN_TILE, effective // 2)
-            current_overlap = min(current_overlap, current // 2 - 1)
-            set_tiles(current, current_overlap)
             if on_retry is not None:
                 on_retry(current)

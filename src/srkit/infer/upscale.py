@@ -63,7 +63,6 @@ from srkit.infer.tiling import (
     TileFn,
     auto_tile_size,
     check_tiling,
-    upscale_step_tiled,
     upscale_tiled,
 )
 from srkit.io import IMAGE_SUFFIXES, Image, ImageInfo, read_image, write_image
@@ -186,18 +185,10 @@ def upscale_tensor(
     if colour not in (1, 3) or x.shape[1] - colour not in (0, 1):
         raise ConfigError(f"upscale: expected 1 or 3 colour channels and at most one alpha, got {x.shape[1]}")
     tile, overlap = tiles.resolve(upscaler, scale), tiles.overlap_for(upscaler)
+    # an iterative runner that tiles every network call itself gets the tiles; the image then goes whole
+    set_tiles = None
     if isinstance(upscaler, Runner) and upscaler.step_tiles(tile, overlap):
-        return upscale_step_tiled(
-            _tile_fn(upscaler, scale, colour),
-            x,
-            scale,
-            tile=tile,
-            overlap=overlap,
-            set_tiles=upscaler.step_tiles,
-            out=out,
-            out_dtype=out_dtype,
-            on_retry=_warn_retry,
-        )
+        set_tiles = upscaler.step_tiles
     return upscale_tiled(
         _tile_fn(upscaler, scale, colour),
         x,
@@ -209,6 +200,7 @@ def upscale_tensor(
         progress=progress,
         align=upscaler.size_multiple if isinstance(upscaler, Runner) else 1,
         on_retry=_warn_retry,
+        set_tiles=set_tiles,
     )
 
 
