@@ -332,3 +332,37 @@ def test_scoring_overlaps_only_with_a_spare_core(monkeypatch: pytest.MonkeyPatch
     assert not eval_runner.spare_core()
     monkeypatch.setattr(eval_runner.torch, "get_num_threads", lambda: 1)
     assert eval_runner.spare_core()
+
+
+def test_luminance_network_is_scored_on_its_own_y(tmp_path: Path) -> None:
+    """A Y network's PSNR is its 8-bit Y output against the HR's 8-bit Y (the VDSR/LapSRN convention),
+    not the Y of the RGB rebuilt with bicubic chroma; saved images are still the rebuilt RGB."""
+    from srkit.archs import build_model, make_runner
+    from srkit.colour import to_uint8
+    from srkit.degrade import mod_crop
+    from srkit.io import read_image
+    from srkit.metrics import psnr, ssim
+
+    torch.manual_seed(0)
+    runner = make_runner(build_model("vdsr", num_feat=8, num_layers=3), device="cpu", precision="fp32")
+    folder = _ramp_dataset(tmp_path)
+    report = evaluate(runner, [resolve_dataset(str(folder))], [2], parse_groups("bicubic"), progress=False)
+    got = {s.image: s for s in report.images}
+    group = parse_groups("bicubic")[0]
+    hr = mod_crop((read_image(folder / "smooth.png").pixels * 255).round().to(torch.uint8), 2)
+    lr = group.degrade(hr, 2).float()[None] / 255
+    rgb, luma = runner.with_luma(lr, 2)
+    assert luma is not None and luma.shape == (1, 1, 50, 62)
+    sr_y = to_uint8(luma)[0, 0].numpy()
+    hr_rgb = hr.permute(1, 2, 0).numpy()
+    want = (
+        psnr(sr_y, hr_rgb, crop_border=2, y_channel=True),
+        ssim(sr_y, hr_rgb, crop_border=2, y_channel=True),
+    )
+    assert (got["smooth.png"].psnr, got["smooth.png"].ssim) == pytest.approx(want, abs=1e-9)
+    rebuilt = psnr(to_uint8(rgb)[0].permute(1, 2, 0).numpy(), hr_rgb, crop_border=2, y_channel=True)
+    assert rebuilt != pytest.approx(got["smooth.png"].psnr, abs=1e-6)
+    assert torch.equal(runner(lr, 2), rgb)
+    # grayscale input has no separate luma; its score is the grey output's
+    assert runner.with_luma(lr[:, :1], 2)[1] is None
+    assert math.isfinite(got["gray.png"].psnr)

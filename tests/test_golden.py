@@ -33,6 +33,11 @@ PORTABLE = {
 def test_result_is_unchanged(name: str) -> None:
     if name not in PORTABLE and machine() != RECORDED["machine"]:
         pytest.skip(f"recorded on {RECORDED['machine']!r}; this is {machine()!r}")
+    if name in RECORDED.get("stale", {}):
+        pytest.skip(
+            f"changed on purpose ({RECORDED['stale'][name]}): re-record with "
+            f"tests/golden/make_golden.py --only {name!r} --why '...'"
+        )
     compute, needs = CASES[name]
     missing = [p for p in needs if not Path(p).exists()]
     if missing:
@@ -42,5 +47,8 @@ def test_result_is_unchanged(name: str) -> None:
 
 
 def test_every_case_was_recorded() -> None:
-    """A case added to ``cases.py`` is recorded before it can guard anything."""
+    """A case added to ``cases.py`` is recorded before it can guard anything; a stale case is one of them
+    and says why it changed."""
     assert set(CASES) == set(RECORDED["cases"])
+    stale = RECORDED.get("stale", {})
+    assert set(stale) <= set(CASES) and all(why.strip() for why in stale.values())

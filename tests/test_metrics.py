@@ -416,3 +416,26 @@ def test_set5_bicubic_matches_published_table(
     mean_ssim = np.mean([ssim(sr, hr, crop_border=scale, y_channel=True) for sr, hr in pairs])
     assert mean_psnr == pytest.approx(ref_psnr, abs=0.02)
     assert mean_ssim == pytest.approx(ref_ssim, abs=0.001)
+
+
+def test_luma_beside_rgb_is_scored_against_the_hr_y_rounded_to_8_bit() -> None:
+    """A luminance network's own Y (one channel) beside an RGB HR: the HR's Y is rounded to 8 bit, as
+    MATLAB's ``rgb2ycbcr`` on a uint8 image gives it, so the pair scores as the two 8-bit Y images."""
+    rng = np.random.default_rng(3)
+    hr = random_u8(rng, (40, 36, 3))
+    hr_y = np.floor(rgb_to_y(hr.astype(np.float64)) + 0.5)
+    sr_y = np.clip(hr_y + rng.normal(0, 4, hr_y.shape), 0, 255)
+    want_psnr = psnr(sr_y, hr_y, crop_border=2)
+    assert psnr(sr_y, hr, crop_border=2, y_channel=True) == pytest.approx(want_psnr, abs=1e-12)
+    assert psnr(sr_y[:, :, None], hr, crop_border=2, y_channel=True) == pytest.approx(want_psnr, abs=1e-12)
+    assert ssim(sr_y, hr, crop_border=2, y_channel=True) == pytest.approx(
+        ssim(sr_y, hr_y, crop_border=2), abs=1e-12
+    )
+    # the unrounded HR Y (the RGB convention) gives a different number, so the rounding is what is tested
+    unrounded = rgb_to_y(hr.astype(np.float64))[2:-2, 2:-2]
+    mse = np.mean((np.floor(sr_y[2:-2, 2:-2] + 0.5) - unrounded) ** 2)
+    assert abs(10 * math.log10(255**2 / mse) - want_psnr) > 1e-3
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(sr_y[:-1], hr, y_channel=True)
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(sr_y, hr)  # without y_channel a Y image is not comparable with RGB

@@ -3,7 +3,9 @@
 .venv/bin/python tests/golden/make_golden.py
 
 A deliberate change of behaviour re-records only the cases it changes, with the reason, which
-``digests.json`` keeps under ``"rerecorded"`` (on the recording machine: see ``machine``):
+``digests.json`` keeps under ``"rerecorded"`` (on the recording machine: see ``machine``). A change made
+on another kind of machine lists the cases it changes under ``"stale"`` with the reason; they are skipped
+until someone on the recording machine re-records them (which removes them from ``"stale"``):
 
 .venv/bin/python tests/golden/make_golden.py --only "upscale edsr-baseline-x2 fp32 tiled 40/8" --why "..."
 """
@@ -44,6 +46,7 @@ def record(only: list[str] | None = None, why: str | None = None) -> None:
         recorded["cases"][name] = compute()
         if only:
             recorded.setdefault("rerecorded", {})[name] = why
+            recorded.get("stale", {}).pop(name, None)
         print(f"{name}: done")
     out.write_text(json.dumps(recorded, indent=1) + "\n")
     print(f"wrote {out}")

@@ -246,6 +246,13 @@ class Runner:
 
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
         """Upscale ``lr`` ``(B, 1|3, h, w)`` in [0, 1] by ``scale`` -> ``(B, 1|3, scale*h, scale*w)``."""
+        return self.with_luma(lr, scale)[0]
+
+    def with_luma(self, lr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(sr, luma)``: ``sr`` as :meth:`__call__` returns it and, for a luminance network given RGB,
+        the network's own Y output ``(B, 1, H, W)`` in [0, 1] (BT.601 studio range) before it is joined
+        with bicubic chroma, else ``None``. Evaluation scores a luminance network on this Y (the convention
+        of the VDSR, LapSRN and FSRCNN authors), not on Y re-derived from the rebuilt RGB."""
         if not self.supports_scale(scale):
             raise SrkitError(f"model {self.name}: upscales by {self.info.scales_text()} only, not x{scale}")
         if lr.dim() != 4 or lr.shape[1] not in (1, 3):
@@ -254,26 +261,25 @@ class Runner:
             )
         channels = lr.shape[1]
         x = lr.to(device=self.device, dtype=torch.float32)
+        luma: torch.Tensor | None = None
         with torch.inference_mode():
-            if self.info.color == "y":
-                out = self._run_y(x, channels, scale)
+            if self.info.color == "y" and channels == 3:
+                ycbcr = rgb_to_ycbcr(x)
+                y = self._forward(ycbcr[:, :1], scale)
+                luma = y.clamp(0.0, 1.0)
+                chroma = resize(ycbcr[:, 1:], float(scale), kernel="bicubic")
+                out = ycbcr_to_rgb(torch.cat([y, chroma], dim=1))
+            elif self.info.color == "y":
+                out = y_to_gray(self._forward(gray_to_y(x), scale))
             else:
                 out = self._run_rgb(x, channels, scale)
             out = out.clamp_(0.0, 1.0)
-        return out.to(lr.device)
+        return out.to(lr.device), None if luma is None else luma.to(lr.device)
 
     def _run_rgb(self, x: torch.Tensor, channels: int, scale: int) -> torch.Tensor:
         if channels == 1:
             return self._forward(x.expand(-1, 3, -1, -1), scale).mean(dim=1, keepdim=True)
         return self._forward(x, scale)
-
-    def _run_y(self, x: torch.Tensor, channels: int, scale: int) -> torch.Tensor:
-        if channels == 1:
-            return y_to_gray(self._forward(gray_to_y(x), scale))
-        ycbcr = rgb_to_ycbcr(x)
-        luma = self._forward(ycbcr[:, :1], scale)
-        chroma = resize(ycbcr[:, 1:], float(scale), kernel="bicubic")
-        return ycbcr_to_rgb(torch.cat([luma, chroma], dim=1))
 
 
 def make_runner(

@@ -290,11 +290,14 @@ def _say(line: str, echo: Callable[[str], None] | None, bar: Any) -> None:
 
 def _super_resolve(
     upscaler: Upscaler, group: DegradationGroup, hr: torch.Tensor, scale: int, path: Path
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(lr, sr)`` of one HR image; a failure is one line naming the image."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(lr, sr, luma)`` of one HR image (``luma``: a luminance network's own Y output, which is what
+    it is scored on, see :meth:`srkit.archs.Runner.with_luma`); a failure is one line naming the image."""
     try:
         lr = group.degrade(hr, scale)
-        sr = upscaler(lr.float() / 255, scale)
+        with_luma = getattr(upscaler, "with_luma", None)
+        x = lr.float() / 255
+        sr, luma = with_luma(x, scale) if with_luma else (upscaler(x, scale), None)
     except SrkitError as exc:
         raise SrkitError(f"{path} (x{scale}, {group.name}): {exc}") from None
     if sr.shape != hr.shape:
@@ -302,7 +305,7 @@ def _super_resolve(
             f"{path}: model {upscaler.name} returned shape {tuple(sr.shape)} "
             f"for x{scale}, expected {tuple(hr.shape)}"
         )
-    return lr, sr
+    return lr, sr, luma
 
 
 def evaluate(
@@ -428,9 +431,10 @@ class _Pass:
             for k in range(self.runs):
                 if self.reseed is not None:
                     self.reseed(k)
-                lr, sr = _super_resolve(self.upscaler, group, hr, scale, path)
+                lr, sr, luma = _super_resolve(self.upscaler, group, hr, scale, path)
                 cell = (dataset, group.name, scale, path, border, k)
-                self.scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr))
+                scored = None if luma is None else _hwc(to_uint8(luma))
+                self.scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr), scored=scored)
 
 
 def _cropped(hr: torch.Tensor, scale: int, side: int | None) -> torch.Tensor | None:
@@ -574,9 +578,18 @@ class _Scorer:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(
-        self, cell: tuple[str, str, int, Path, int, int], lr: torch.Tensor, sr: np.ndarray, hr: np.ndarray
+        self,
+        cell: tuple[str, str, int, Path, int, int],
+        lr: torch.Tensor,
+        sr: np.ndarray,
+        hr: np.ndarray,
+        *,
+        scored: np.ndarray | None = None,
     ) -> None:
-        job = self.pool.submit(_psnr_ssim, sr, hr, cell[4], self.y_channel)
+        """Score ``sr`` against ``hr`` (``scored``, a luminance network's own 8-bit Y, in place of ``sr``
+        for Y-channel PSNR/SSIM; ``sr`` is still what is saved and what LPIPS and FID see)."""
+        pair = scored if scored is not None and self.y_channel else sr
+        job = self.pool.submit(_psnr_ssim, pair, hr, cell[4], self.y_channel)
         self._collect()
         self.pending = (job, (cell, lr, sr, hr))
         if not self.overlap:

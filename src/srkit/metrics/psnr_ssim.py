@@ -9,6 +9,11 @@ Evaluation convention (the MATLAB scripts behind the SRCNN/EDSR/RCAN/SwinIR tabl
 - with ``y_channel=True`` an RGB image is reduced to the ITU-R BT.601 luma of MATLAB's ``rgb2ycbcr``,
   ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with RGB in [0, 1], kept unrounded (Y in [16, 235]);
   a single-channel (grayscale) image is scored on its own values, with or without ``y_channel``;
+  with ``y_channel`` a single-channel SR beside an RGB HR is taken as Y already: a luminance network's
+  own 8-bit Y output, scored against the HR's Y rounded to 8 bit, as MATLAB's ``rgb2ycbcr`` on a uint8
+  image gives it in the VDSR and LapSRN authors' scripts (re-deriving Y from the RGB rebuilt with bicubic
+  chroma instead reads LapSRN x4 on Set5 0.023 dB above its authors' number, keeping the HR's Y
+  unrounded 0.010 dB above);
 - PSNR is ``10 log10(255^2 / MSE)`` over all pixels (and all channels), ``inf`` for identical images;
 - SSIM follows Wang, Bovik, Sheikh & Simoncelli, "Image quality assessment: from error visibility to
   structural similarity", IEEE TIP 13(4), 2004 (their ``ssim_index.m``): an 11x11 Gaussian window with
@@ -67,6 +72,11 @@ def _check_same_shape(sr_shape: tuple[int, ...], hr_shape: tuple[int, ...]) -> N
         raise ValueError(f"sr and hr shapes differ: sr {tuple(sr_shape)} vs hr {tuple(hr_shape)}")
 
 
+def _is_luma_beside_rgb(sr_shape: tuple[int, ...], hr_shape: tuple[int, ...]) -> bool:
+    """A single-channel SR (``(H, W)`` or ``(H, W, 1)``) beside an RGB HR ``(H, W, 3)``."""
+    return len(hr_shape) == 3 and hr_shape[2] == 3 and (len(sr_shape) == 2 or sr_shape[2:] == (1,))
+
+
 def crop_problem(height: int, width: int, crop_border: int, min_size: int = SSIM_WINDOW) -> str | None:
     """Why an image of ``height x width`` cannot be scored with ``crop_border`` pixels shaved from each
     border (fewer than ``min_size x min_size`` pixels left; SSIM needs :data:`SSIM_WINDOW`), or ``None``.
@@ -99,7 +109,12 @@ def _prepare_pair(
     """Validate, round to 8 bit, shave borders and select channels: two float64 ``(H, W, C)`` arrays with
     ``C == 1`` (grayscale, or Y when ``y_channel``) or ``C == 3`` (RGB)."""
     sr_arr, hr_arr = np.asarray(sr), np.asarray(hr)
-    _check_same_shape(sr_arr.shape, hr_arr.shape)
+    luma = y_channel and _is_luma_beside_rgb(sr_arr.shape, hr_arr.shape)
+    if luma:
+        _check_same_shape(sr_arr.shape[:2], hr_arr.shape[:2])
+        sr_arr = sr_arr.reshape(hr_arr.shape[:2])
+    else:
+        _check_same_shape(sr_arr.shape, hr_arr.shape)
     shape = sr_arr.shape
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3))):
         raise ValueError(f"images must have shape (H, W), (H, W, 1) or (H, W, 3), got {shape}")
@@ -113,6 +128,8 @@ def _prepare_pair(
             img = img[crop_border:-crop_border, crop_border:-crop_border, :]
         if y_channel and img.shape[2] == 3:
             img = rgb_to_y(img)[:, :, None]
+            if luma:
+                img = quantize_uint8(img).astype(np.float64)
         out.append(img)
     return out[0], out[1]
 
