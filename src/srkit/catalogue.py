@@ -19,8 +19,8 @@ as a table with srkit's own measurements beside the published numbers.
 
 The parameter counts are those of srkit's network (``build_model(entry.build, **entry.hparams)``),
 checked by the tests, and equal to the checkpoint's tensors for the files in ``$SRKIT_SHARED/weights``.
-Published PSNR: Y channel, dB, border crop = scale, MATLAB-bicubic LR; "recalled" marks a number taken
-from the paper's table as recorded in the PROVENANCE notes, not re-read from the paper.
+Published PSNR: Y channel, dB, border crop = scale, MATLAB-bicubic LR; ``published`` names where each
+number was checked (the authors' material, copies of the paper's table, or "unverified"; docs/models.md).
 """
 
 from __future__ import annotations
@@ -215,17 +215,17 @@ _IMDN_PUB = "IMDN paper / PROVENANCE (imdn), Set5 re-measured equal"
 _PAN = ("zhaohengyuan1/PAN", "4d045d18592c5771cd3990da88f292812774e538")
 _PAN_PUB = "PAN paper table / PROVENANCE (pan), Set5 re-measured equal"
 _RLFN = ("bytedance/RLFN", "bccfde91bf8b2de80789ec033a029e6f2a932330")
-_RLFN_PUB = "RLFN paper table (recalled) / PROVENANCE (rlfn)"
+_RLFN_PUB = "RLFN paper Table 1 as copied by other projects (RLFN-S: unverified) / PROVENANCE (rlfn)"
 _BSRN = ("xiaom233/BSRN", "2d63d5239c9fa9810b9c1aea93e98d42ece09efc")
-_BSRN_PUB = "BSRN paper table (recalled) / PROVENANCE (bsrn)"
+_BSRN_PUB = "BSRN paper as copied by other projects (x2, x3: unverified) / PROVENANCE (bsrn)"
 _CARN = ("nmhkahn/CARN-pytorch", "40d3514f81cccd680d846cd5ab07af35f2c8e0e2")
 _CARN_PUB = "CARN paper table / PROVENANCE (carn_m); the re-released checkpoint differs slightly"
 _EDSR_URL = "https://cv.snu.ac.kr/research/EDSR/models/{}"
-_EDSR_PUB = "EDSR paper table (recalled, not re-read here)"
+_EDSR_PUB = "EDSR paper table (x4: ESRGAN README; others: copies in other READMEs; baseline x3 unverified)"
 _SWINIR = ("JingyunLiang/SwinIR", "v0.0")
-_SWINIR_PUB = "SwinIR paper tables (recalled, not re-read here)"
+_SWINIR_PUB = "SwinIR paper tables as copied by other projects (M x4: also the HAT README)"
 _HAT_URL = "https://drive.google.com/drive/folders/1HpmReFfoUqUbnAOQ7rvOeNU3uf_m69w0"
-_HAT_PUB = "HAT paper table (recalled, not re-read here)"
+_HAT_PUB = "HAT README, without ImageNet pre-training (x2: unverified)"
 _SPAN_URL = "https://drive.google.com/file/d/1iYUA2TzKuxI0vzmA-UXr_nB43XgPOXUg"
 
 
@@ -280,7 +280,7 @@ def _entries() -> list[PublishedModel]:
           "Apache-2.0", True, "https://drive.google.com/file/d/1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
           "esrgan/ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth", sha256_prefix="150ff491",
           hash_source=_HUB + " (file id from BasicSR scripts/download_pretrained_models.py)",
-          set5_psnr=32.73, set14_psnr=28.99, published="ESRGAN paper, RRDB PSNR-oriented (recalled)",
+          set5_psnr=32.73, set14_psnr=28.99, published="ESRGAN README, RRDB PSNR-oriented",
           build="rrdbnet", hparams={"scale": 4}, manual=True),
         e("msrresnet-x4-basicsr", "msrresnet", 4, 1_517_571, "DIV2K, bicubic", "Apache-2.0", True,
           "https://drive.google.com/drive/folders/1XN4WXKJ53KQ0Cu0Yv-uCt8DZWq6uufaP",
@@ -331,7 +331,7 @@ def _entries() -> list[PublishedModel]:
           note="28-channel challenge SPAN (re-parameterised); the paper's SPAN has 48 channels"),
         e("span-ch48-x4", "span", 4, 426_288, "bicubic (see the SPAN paper)", "Apache-2.0", True,
           _SPAN_URL, "span/spanx4_ch48.pth", hash_source=_GDRIVE, set5_psnr=32.20, set14_psnr=28.66,
-          published="SPAN paper (recalled)", build="span-ch48", hparams={"scale": 4, "reparameterized": True},
+          published="unverified", build="span-ch48", hparams={"scale": 4, "reparameterized": True},
           manual=True, note="the authors' Google Drive archive of all SPAN checkpoints; extract the x4 one"),
         e("span-ch48-x2", "span", 2, 410_700, "bicubic (see the SPAN paper)", "Apache-2.0", True,
           _SPAN_URL, "span/spanx2_ch48.pth", hash_source=_GDRIVE, published="not recorded here",
