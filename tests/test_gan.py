@@ -122,31 +122,6 @@ def test_missing_weight_file_names_the_path_and_the_url(
         VGGFeatureExtractor(["relu1_2"], vgg_type="vgg16", weights=tmp_path / "nowhere.pth")
 
 
-def test_download_checks_the_sha256_prefix_of_the_file_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Through a local file:// URL: never the network."""
-    import hashlib
-
-    import srkit.archs.vgg as vgg
-
-    served = tmp_path / "served"
-    served.mkdir()
-    payload = b"not really vgg11"
-    prefix = hashlib.sha256(payload).hexdigest()[:8]
-    (served / f"vgg11-{prefix}.pth").write_bytes(payload)
-    (served / "vgg13-00000000.pth").write_bytes(payload)
-    monkeypatch.setattr(vgg, "WEIGHTS_BASE_URL", served.as_uri() + "/")
-    monkeypatch.setitem(vgg.WEIGHT_FILES, "vgg11", f"vgg11-{prefix}.pth")
-    monkeypatch.setitem(vgg.WEIGHT_FILES, "vgg13", "vgg13-00000000.pth")
-    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
-    got = vgg.download_weights("vgg11", progress=False)
-    assert got == tmp_path / "cache" / "weights" / f"vgg11-{prefix}.pth" and got.read_bytes() == payload
-    with pytest.raises(SrkitError, match="expected it to start with 00000000; file discarded"):
-        vgg.download_weights("vgg13", progress=False)
-    assert sorted(p.name for p in got.parent.iterdir()) == [got.name]
-
-
 def test_pre_activation_features_keep_their_negative_values() -> None:
     torch.manual_seed(0)
     net = VGGFeatureExtractor(["conv2_2", "relu2_2", "conv1_1"], weights=None)

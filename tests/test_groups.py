@@ -37,9 +37,9 @@ def test_groups_are_frozen() -> None:
 def test_get_group_and_unknown_name_error() -> None:
     assert get_group("area") is GROUPS["area"]
     with pytest.raises(ConfigError) as err:
-        get_group("jpeg90")
+        get_group("gamma90")
     msg = str(err.value)
-    assert "'jpeg90'" in msg
+    assert "'gamma90'" in msg and "noiseS" in msg
     for name in GROUPS:
         assert name in msg
 
@@ -111,10 +111,10 @@ def test_degrade_rejects_bad_scale_and_uncropped_hr() -> None:
 
 
 def test_extra_steps_run_after_resize_in_order() -> None:
-    def halve(lr: torch.Tensor) -> torch.Tensor:
+    def halve(lr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return lr * 0.5
 
-    def add_quarter(lr: torch.Tensor) -> torch.Tensor:
+    def add_quarter(lr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return lr + 0.25
 
     group = DegradationGroup("bicubic+steps", "bicubic", "test", steps=(halve, add_quarter))

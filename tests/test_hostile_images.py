@@ -264,7 +264,7 @@ def test_memory_limit_refuses_from_the_header_and_overrides_still_rule(tmp_path:
     message = str(info.value)
     assert message == (
         f"{big}: image is 6000x5000 = 30000000 pixels, more than the limit of 19692307 "
-        f"(raise it with max_pixels or SRKIT_MAX_PIXELS)"
+        f"(raise it with --max-pixels, max_pixels= or SRKIT_MAX_PIXELS)"
     )
     # raised limit: the header is accepted, and the ratio check then refuses the patched file
     with pytest.raises(PixelLimitError, match="declared bytes per file byte"):

@@ -507,12 +507,13 @@ def test_pil_bomb_check_neither_warns_nor_changes_globals(tmp_path: Path, monkey
 def test_write_errors(tmp_path: Path) -> None:
     arr = _rand((4, 4, 3))
     cases = [
-        (lambda: write_image(tmp_path / "x.gif", arr), "unknown image suffix '.gif'"),
+        (lambda: write_image(tmp_path / "x.ico", arr), "unknown image suffix '.ico'"),
         (lambda: write_image(tmp_path / "x.png", arr, bit_depth=12), "bit_depth must be 8 or 16"),
         (lambda: write_image(tmp_path / "x.jpg", arr, quality=0), "quality must be an integer from 1 to 100"),
         (lambda: write_image(tmp_path / "x.png", torch.rand(1, 3, 4, 4)), "expected float (C, H, W)"),
         (lambda: write_image(tmp_path / "x.png", arr.astype(np.float64)), "float64 array"),
-        (lambda: write_image(tmp_path / "x.png", arr, format="gif"), "unsupported output format 'gif'"),
+        (lambda: write_image(tmp_path / "x.png", arr, format="ico"), "unsupported output format 'ico'"),
+        (lambda: write_image(tmp_path / "x.jpg", arr, background=(0, 0, 256)), "background must be three"),
         (lambda: write_image(tmp_path, arr, format="png"), "is a directory"),
     ]
     for call, reason in cases:
@@ -736,3 +737,134 @@ def test_png_is_written_at_srkit_compression_level(tmp_path: Path) -> None:
     assert PNG_COMPRESS_LEVEL == 4
     assert path.read_bytes() == (tmp_path / "l4.png").read_bytes() != (tmp_path / "l6.png").read_bytes()
     assert np.array_equal(np.asarray(PILImage.open(path)), data)
+
+
+# --- GIF, compositing, frames (srkit.io.images.gif, pixels.composite_over, animation)
+
+
+def test_gif_still_keeps_transparency_and_the_marker(tmp_path: Path) -> None:
+    from srkit.io.images.encode import read_provenance
+    from srkit.io.images.gif import TRANSPARENT_KEY
+
+    rgba = _rand((12, 10, 4))
+    rgba[..., 3] = np.where(_rand((12, 10), seed=1) > 100, 255, 0)
+    rgba[0, 0] = (*TRANSPARENT_KEY, 255)  # an opaque pixel of the key colour stays opaque
+    path = write_image(tmp_path / "a.gif", rgba, provenance={"source": "a.png"})
+    img = read_image(path)
+    assert img.info.format == "GIF" and img.alpha is not None
+    assert np.array_equal(img.alpha[0].numpy() > 0.5, rgba[..., 3] > 127)
+    assert read_provenance(path) == {"source": "a.png", "version": pytest.importorskip("srkit").__version__}
+    gray = write_image(tmp_path / "g.gif", _rand((6, 5)))
+    assert np.array_equal(_ints(read_image(gray))[..., 0], _rand((6, 5)))  # opaque gray: 256 exact levels
+    few = np.kron(_rand((3, 3, 3)), np.ones((2, 2, 1), np.uint8))  # 9 colours: kept exactly
+    assert np.array_equal(_ints(read_image(write_image(tmp_path / "f.gif", few))), few)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [2, 4])
+def test_composite_over_matches_the_float_formula(dtype: type, channels: int) -> None:
+    data = _rand((9, 11, channels), dtype, seed=channels)
+    peak = float(np.iinfo(dtype).max)
+    for background in ((255, 255, 255), (0, 0, 0), (10, 200, 30)):
+        got = pixels_module.composite_over(data, background)
+        alpha = data[..., -1:].astype(np.float64) / peak
+        under = np.array(background, np.float64) * (257 if dtype == np.uint16 else 1)
+        colour = data[..., :-1].astype(np.float64)
+        want = np.floor(colour * alpha + under[: got.shape[2]] * (1 - alpha) + 0.5)
+        assert got.dtype == dtype and got.shape[2] == (
+            1 if channels == 2 and len(set(background)) == 1 else 3
+        )
+        assert np.abs(got.astype(np.float64) - np.broadcast_to(want, got.shape)).max() <= 1
+
+
+def test_write_image_composites_over_a_background(tmp_path: Path) -> None:
+    rgba = _rand((8, 8, 4))
+    rgba[..., 3] = 0
+    for suffix in (".jpg", ".bmp"):
+        out = read_image(write_image(tmp_path / f"a{suffix}", rgba, background=(0, 0, 255)))
+        assert out.alpha is None and np.abs(_ints(out).astype(int) - (0, 0, 255)).max() <= 8
+    kept = read_image(write_image(tmp_path / "a.png", rgba, background=(0, 0, 255)))
+    assert kept.alpha is not None  # PNG has alpha: nothing composited
+
+
+def test_frames_round_trip_through_every_multi_frame_format(tmp_path: Path) -> None:
+    from srkit.io.images.animation import open_frames, write_frames
+
+    frames = [np.kron(_rand((4, 5, 4), seed=s), np.ones((3, 3, 1), np.uint8)) for s in range(3)]
+    for f in frames:
+        f[..., 3] = np.where(f[..., 3] > 60, 255, 0)
+    for suffix in (".gif", ".png", ".webp", ".tif"):
+        path = write_frames(tmp_path / f"a{suffix}", frames, durations=[30, 60, 90], loop=3, lossless=True)
+        with open_frames(path) as reader:
+            got = list(reader)
+        assert reader.count == 3 and len(got) == 3
+        if suffix != ".tif":
+            assert reader.durations == (30, 60, 90) and reader.loop == 3 and reader.has_alpha
+        for image, want in zip(got, frames, strict=True):
+            assert image.alpha is not None
+            opaque = want[..., 3] == 255
+            assert np.array_equal(image.alpha[0].numpy() > 0.5, opaque)
+            colour = np.moveaxis((image.pixels.numpy() * 255).round(), 0, -1)
+            assert np.abs(colour - want[..., :3])[opaque].max() <= 2
+
+
+def test_tiff_pages_keep_16_bits_and_their_sizes(tmp_path: Path) -> None:
+    from srkit.io.images.animation import open_frames, write_frames
+
+    pages = [
+        _rand((6, 7, 3), np.uint16),
+        _rand((4, 5), np.uint8, seed=1),
+        _rand((5, 3, 2), np.uint16, seed=2),
+    ]
+    path = write_frames(tmp_path / "p.tif", pages, provenance={"source": "x"})
+    with open_frames(path) as reader:
+        got = list(reader)
+    assert [g.info.bit_depth for g in got] == [16, 8, 16]
+    assert np.array_equal(_ints(got[0]), pages[0]) and np.array_equal(_ints(got[1])[..., 0], pages[1])
+    assert np.array_equal(_ints(got[2])[..., [0, 3]], pages[2])  # 16-bit gray + alpha stored as RGBA
+    assert read_image(path).info.frames == 3
+
+
+def test_write_frames_errors_leave_nothing(tmp_path: Path) -> None:
+    from srkit.io.images.animation import write_frames
+
+    def failing():
+        yield _rand((4, 4, 3))
+        raise RuntimeError("upscaler broke")
+
+    for suffix in (".gif", ".png", ".webp", ".tif"):
+        with pytest.raises(RuntimeError, match="upscaler broke"):
+            write_frames(tmp_path / f"a{suffix}", failing())
+    cases = [
+        (lambda: write_frames(tmp_path / "a.jpg", [_rand((4, 4, 3))]), "JPEG holds one frame"),
+        (lambda: write_frames(tmp_path / "a.gif", []), "no frames to write"),
+        (lambda: write_frames(tmp_path / "a.tif", []), "no frames to write"),
+        (lambda: write_frames(tmp_path / "a.png", [_rand((4, 4, 3)), _rand((5, 4, 3))]), "share one size"),
+        (lambda: write_frames(tmp_path / "a.gif", [_rand((4, 4, 3)), _rand((5, 4, 3))]), "share one size"),
+        (lambda: write_frames(tmp_path / "a.webp", [_rand((4, 4), np.int32)]), "int32 array"),
+    ]
+    for call, reason in cases:
+        with pytest.raises(ImageError) as info:
+            call()
+        assert reason in str(info.value) and "\n" not in str(info.value)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_open_frames_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srkit.errors import PixelLimitError
+    from srkit.io.images.animation import open_frames
+
+    path = tmp_path / "a.gif"
+    frames = [PILImage.fromarray(_rand((10, 10, 3), seed=s)) for s in range(5)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with open_frames(path, max_pixels=500) as reader:
+        assert reader.count == 5 and not reader.has_alpha
+    with pytest.raises(
+        PixelLimitError, match="its 5 frames hold 500 pixels in all, more than the limit of 499"
+    ):
+        open_frames(path, max_pixels=499)
+    with pytest.raises(PixelLimitError, match="file has 5 frames, more than the limit of 4"):
+        open_frames(path, max_frames=4)
+    monkeypatch.setenv("SRKIT_MAX_FRAMES", "many")
+    with pytest.raises(ImageError, match="SRKIT_MAX_FRAMES='many' is not a positive integer"):
+        open_frames(path)

@@ -266,3 +266,17 @@ def test_eval_lpips_missing_weights_fails_up_front(tmp_path: Path, monkeypatch, 
     assert code == 2 and err.startswith("srkit: error: ") and err.count("\n") == 1
     assert "vgg.pth" in err and "vgg16-397923af.pth" in err
     assert not out.exists()  # nothing was evaluated or written
+
+
+def test_eval_lpips_weight_flags_take_files_anywhere(tmp_path: Path, monkeypatch, capsys) -> None:
+    backbone_path, lin_path, _, _ = _write_official_files(tmp_path / "elsewhere")
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "empty"))
+    out = tmp_path / "out"
+    argv = ["eval", "--model", "bicubic", "--dataset", str(_dataset(tmp_path)), "--scale", "2", "--lpips"]
+    flags = ["--lpips-weights", str(lin_path), "--lpips-backbone", str(backbone_path)]
+    assert main([*argv, *flags, "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "eval.json").read_text())
+    assert data["lpips"] == "alex" and all(img["lpips"] > 0 for img in data["images"])  # the cache is empty
+    capsys.readouterr()
+    assert main(["eval", "--model", "bicubic", "--dataset", "sample", *flags]) == 2
+    assert "only with --lpips" in capsys.readouterr().err

@@ -382,13 +382,19 @@ def test_usage_errors_exit_2(tmp_path: Path, weights: Path, capsys: pytest.Captu
     assert read_image(tmp_path / "p_x3.png").width == 24
 
 
-def test_animated_input_says_which_frame_is_upscaled(
+def test_animated_gif_stays_animated_and_a_still_gif_becomes_png(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     frames = [PILImage.new("RGB", (8, 6), (40 * i, 100, 200)) for i in range(3)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    assert main(["upscale", str(tmp_path / "anim.gif"), str(tmp_path / "still.gif"), "--model", "bicubic",
+                 "--scale", "2", "-o", str(tmp_path / "out")]) == 0  # fmt: skip
+    with PILImage.open(tmp_path / "out" / "anim_x2.gif") as im:
+        assert im.size == (16, 12) and im.n_frames == 3
+    with PILImage.open(tmp_path / "out" / "still_x2.png") as im:
+        assert im.size == (16, 12) and im.format == "PNG"
+    # a format that holds one frame says which frame it got
     assert main(["upscale", str(tmp_path / "anim.gif"), "--model", "bicubic", "--scale", "2", "-o",
-                 str(tmp_path / "out")]) == 0  # fmt: skip
-    assert "anim.gif has 3 frames; frame 1 is upscaled" in capsys.readouterr().err
-    with PILImage.open(tmp_path / "out" / "anim_x2.png") as im:
-        assert im.size == (16, 12)
+                 str(tmp_path / "jpg"), "--format", "jpg"]) == 0  # fmt: skip
+    assert "JPEG holds one frame: frame 1 of 3 is upscaled" in capsys.readouterr().err

@@ -15,7 +15,12 @@ What comes back is the same kind of thing as what went in:
   ``YCbCr`` and other colour modes become ``RGB``; the ICC profile (``info['icc_profile']``) is carried
   over. The pixels are taken as they are (no EXIF orientation is applied to an in-memory image);
 - torch float tensors ``(C, H, W)`` or ``(B, C, H, W)`` in [0, 1] (C = 1-4 as for numpy) -> the same
-  dtype and device.
+  dtype and device;
+- a path (``str`` or :class:`~pathlib.Path`) to an image file, read as ``srkit upscale`` reads it
+  (:func:`srkit.io.read_image`: EXIF orientation applied, palette/CMYK to RGB(A), the pixel limit) ->
+  a numpy ``(H, W, C)`` array (C = 1-4) with the file's bit depth (``uint8``, ``uint16`` for 16-bit
+  files). :meth:`SRModel.upscale_file` writes the result to a file instead, as ``srkit upscale`` does
+  (ICC profile, EXIF, dpi and srkit's provenance marker kept; atomic).
 
 Alpha is upscaled with bicubic interpolation, colour with the model (see :mod:`srkit.infer.upscale`),
 in blended tiles (:mod:`srkit.infer.tiling`).
@@ -32,8 +37,17 @@ from PIL import Image as PILImage
 
 from srkit.archs import Upscaler
 from srkit.errors import ConfigError
-from srkit.infer.upscale import TileSize, resolve_scale, upscale_array, upscale_tensor
+from srkit.infer.upscale import (
+    OutputKeptError,
+    TileSize,
+    resolve_scale,
+    upscale_array,
+    upscale_file,
+    upscale_image,
+    upscale_tensor,
+)
 from srkit.infer.upscalers import load_upscaler
+from srkit.io import read_image
 
 __all__ = ["SRModel", "load_model"]
 
@@ -93,9 +107,34 @@ class SRModel:
             return self._array(image)
         if isinstance(image, PILImage.Image):
             return self._pil(image)
+        if isinstance(image, str | Path):
+            return self._path(Path(image))
         raise ConfigError(
             f"upscale: cannot upscale a {type(image).__name__}; "
-            "pass a numpy array, a PIL image or a torch tensor"
+            "pass a numpy array, a PIL image, a torch tensor or an image file path"
+        )
+
+    def upscale_file(self, source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
+        """Upscale the image file ``source`` into ``target`` (its suffix picks the format) the way
+        ``srkit upscale`` writes outputs; ``overwrite`` replaces an existing srkit output there (never
+        a file srkit did not write). Returns ``target``.
+
+        Raises:
+            SrkitError: one line naming the file: unreadable input, an existing output kept
+                (:class:`srkit.infer.upscale.OutputKeptError`).
+        """
+        source, target = Path(source), Path(target)
+        if not overwrite and (target.exists() or target.is_symlink()):
+            raise OutputKeptError(target, "exists; kept (overwrite=True replaces an output srkit wrote)")
+        upscale_file(self.upscaler, source, target, self.scale, tiles=self._tiles, overwrite=overwrite)
+        return target
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _path(self, path: Path) -> np.ndarray:
+        image = read_image(path)
+        return upscale_image(
+            self.upscaler, image, self.scale, tiles=self._tiles, bit_depth=image.info.bit_depth
         )
 
     # -- numpy ---------------------------------------------------------------------------------

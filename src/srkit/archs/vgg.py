@@ -20,13 +20,12 @@ Weights: ``weights='default'`` loads the torchvision ImageNet file from srkit's 
 ``<cache>/weights/<torchvision file name>`` (e.g. ``~/.cache/srkit/weights/vgg19-dcbb9e9d.pth``, see
 :func:`default_weights_path`); a path loads that file (``.pth`` read with ``torch.load(weights_only=True)``,
 or ``.safetensors``); ``None`` leaves the random initialisation (tests, tiny runs). A missing file is a
-one-line :class:`~srkit.errors.SrkitError` naming the path and the download URL;
-:func:`download_weights` fetches it (checking the SHA-256 prefix in torchvision's file name).
+one-line :class:`~srkit.errors.SrkitError` naming the path and the download URL (and ``srkit
+fetch-weights vgg19`` for the files it fetches, with their SHA-256, into the same cache folder).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,8 +34,8 @@ import torch
 from torch import nn
 
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.download import download_file, sha256_file
 from srkit.io.safe_load import read_checkpoint
+from srkit.io.weight_files import fetch_hint
 from srkit.settings import cache_dir
 
 #: torchvision's VGG configurations (filled by :func:`_register_vgg`): output channels of each 3x3
@@ -222,37 +221,19 @@ def resolve_weights(vgg_type: str, weights: str | Path | None) -> Path | None:
     default = isinstance(weights, str) and weights == "default"
     path = default_weights_path(vgg_type) if default else Path(weights).expanduser()
     if not path.is_file():
-        how = (
-            f"download {weights_url(vgg_type)} to that path "
-            f"(python -c \"from srkit.archs.vgg import download_weights; download_weights('{vgg_type}')\")"
-            if vgg_type in WEIGHT_FILES
-            else "pass an existing file"
-        )
-        raise SrkitError(f"{path}: {vgg_type} ImageNet weights not found; {how}, or pass weights=PATH")
+        raise SrkitError(f"{path}: {vgg_type} ImageNet weights not found; {_how_to_get(vgg_type, path)}")
     return path
 
 
-def download_weights(vgg_type: str = "vgg19", dest: str | Path | None = None, progress: bool = True) -> Path:
-    """Download ``vgg_type``'s torchvision ImageNet weights to ``dest`` (default
-    :func:`default_weights_path`) and check that their SHA-256 starts with the 8 hex digits of the file
-    name (torchvision's check). Returns the path; an existing file is kept as is."""
-    dest = Path(dest) if dest is not None else default_weights_path(vgg_type)
-    if dest.is_file():
-        return dest
-    prefix = WEIGHT_FILES[vgg_type].rsplit("-", 1)[1].split(".")[0]
-    part = dest.with_name(f".{dest.name}.download")  # verified before it takes the final name
-    try:
-        download_file(weights_url(vgg_type), part, sha256=None, progress=progress)
-        actual = sha256_file(part)
-        if not actual.startswith(prefix):
-            raise SrkitError(
-                f"{dest}: sha256 of the download from {weights_url(vgg_type)} is {actual}, expected it to "
-                f"start with {prefix}; file discarded"
-            )
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
-    return dest
+def _how_to_get(vgg_type: str, path: Path) -> str:
+    """Where the missing weight file ``path`` of ``vgg_type`` comes from (``srkit fetch-weights`` for
+    the cache files it knows, else torchvision's URL) and how to point at another file."""
+    if vgg_type not in WEIGHT_FILES:
+        return "pass an existing file, or pass weights=PATH"
+    hint = fetch_hint(WEIGHT_FILES[vgg_type])
+    if hint and path == default_weights_path(vgg_type):
+        return f"{hint} (or download {weights_url(vgg_type)} there), or pass weights=PATH"
+    return f"download {weights_url(vgg_type)} to that path, or pass weights=PATH"
 
 
 def vgg_state_dict(path: str | Path, vgg_type: str) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ from typing import Any
 from srkit import __version__
 from srkit.cli.convert import add_convert_parser
 from srkit.cli.export import add_export_parser
+from srkit.cli.fetch_weights import add_fetch_weights_parser
 from srkit.cli.interpolate import add_interpolate_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import (
@@ -82,7 +83,23 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=["alex", "vgg"],
         help="also measure LPIPS (Zhang et al. 2018) with this backbone (default alex), on RGB; needs the "
-        "official weights in the srkit cache (lpips/v0.1/NET.pth and weights/<torchvision file>)",
+        "official weights: `srkit fetch-weights lpips-alex` puts them in the cache, an installed lpips "
+        "package's are found too, or pass --lpips-weights/--lpips-backbone",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="LPIPS v0.1 linear layers (alex.pth / vgg.pth; default <cache>/lpips/v0.1/NET.pth, then an "
+        "installed lpips package's)",
+    )
+    p.add_argument(
+        "--lpips-backbone",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="torchvision backbone (alexnet-owt-7be5be79.pth / vgg16-397923af.pth; default <cache>/weights/)",
     )
     p.add_argument(
         "--show-best",
@@ -138,7 +155,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="pt_inception-2015-12-05-6726825d.pth (default: the srkit cache; the error names the URL)",
+        help="pt_inception-2015-12-05-6726825d.pth (default: the srkit cache, where `srkit fetch-weights "
+        "inception-fid` puts it)",
     )
     p.set_defaults(func=_run_eval)
 
@@ -164,6 +182,8 @@ def _check_eval_args(args: argparse.Namespace) -> None:
         raise SrkitError(f"--crop-border: must be >= 0, got {args.crop_border}")
     if args.show_best < 0:
         raise SrkitError(f"--show-best: must be >= 0, got {args.show_best}")
+    if (args.lpips_weights or args.lpips_backbone) and not args.lpips:
+        raise SrkitError("--lpips-weights/--lpips-backbone: only with --lpips")
     if args.samples < 1:
         raise SrkitError(f"--samples: must be >= 1, got {args.samples}")
     if args.center_crop is not None and (
@@ -188,7 +208,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from srkit.data import resolve_dataset
     from srkit.degrade import parse_groups
     from srkit.evaluation import comparison_table, evaluate, report_table, write_comparison, write_report
-    from srkit.infer.upscalers import load_upscaler
+    from srkit.infer.upscalers import describe_model, load_upscaler
 
     _check_eval_args(args)
     inception = _inception(args)
@@ -197,7 +217,11 @@ def _run_eval(args: argparse.Namespace) -> int:
         from srkit.devices import resolve_device  # import-time cost, as above
         from srkit.metrics.lpips import LPIPS
 
-        lpips = LPIPS(args.lpips).to(resolve_device(args.device))
+        lpips = LPIPS(
+            args.lpips,
+            lin_weights=args.lpips_weights or "default",
+            backbone_weights=args.lpips_backbone or "default",
+        ).to(resolve_device(args.device))
     groups = parse_groups(args.degradations)
     progress = not args.no_progress and sys.stderr.isatty()
     datasets = [resolve_dataset(d, download=not args.no_download, progress=progress) for d in args.dataset]
@@ -210,8 +234,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         for m in args.model
     ]
     apply_sampling_arguments(upscalers, args)
+    records = [describe_model(m, u) for m, u in zip(args.model, upscalers, strict=True)]
     reports = []
-    for index, (upscaler, label) in enumerate(zip(upscalers, names, strict=True)):
+    for index, (upscaler, label, record) in enumerate(zip(upscalers, names, records, strict=True)):
         out_dir = root / label.replace("/", "_") if several or args.out is None else root
         best = None
         if args.show_best:
@@ -236,6 +261,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             inception=inception,
             fid=args.fid,
             inception_score=args.inception_score,
+            model_record=record,
         )
         if several:
             report.model = label
@@ -269,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
     add_export_parser(sub)
     add_interpolate_parser(sub)
+    add_fetch_weights_parser(sub)
     return parser
 
 

@@ -536,8 +536,8 @@ def _benchmark_dataset(
             return HRDataset(name=spec.name, root=hr_dir, files=tuple(found))
     if not download:
         raise DatasetError(
-            f"{spec.name}: not in the cache ({ds_dir}); allow downloading (download=True) to fetch it from "
-            f"{spec.url}, or pass the path of a folder holding its HR images"
+            f"{spec.name}: not in the cache ({ds_dir}); drop --no-download (API: download=True) to fetch "
+            f"it from {spec.url}, or pass the path of a folder holding its HR images"
         )
     archive = _ensure_archive(spec, root / DOWNLOADS_DIRNAME, progress=progress)
     if ds_dir.exists():

@@ -23,16 +23,18 @@ crop plus ``context`` LR pixels (``context * s`` HR pixels) on each side, clippe
 margin is cropped away afterwards. Wherever the margin is clipped, the region's edge *is* the image edge,
 so the padding is the same as for the whole image. With ``context`` at least the kernel's half-support in
 LR pixels (2 for bicubic, 3 for Lanczos-3; the default 4 covers every built-in group) every LR pixel of
-the patch is bit-identical to the same pixel of ``group.degrade(whole mod-cropped HR)``. (Extra group
-``steps`` run on the degraded region; per-pixel steps keep this property.)
+the patch is bit-identical to the same pixel of ``group.degrade(whole mod-cropped HR)``; a group with a
+blur widens the margin by the blur radius (:meth:`~srkit.degrade.DegradationGroup.extra_context`). Noise and
+JPEG run on the degraded region: the noise is drawn for the region (seeded per sample, below) and the JPEG
+blocks are aligned to it, so those patches are degraded like an image of their own.
 
-**Randomness.** Everything random about a sample (crop position, augmentations) comes from a generator
-seeded from ``(seed, epoch, index)``; the group of a sample is ``make_group_assignment(weights, len,
-seed, epoch)[index]``. No global RNG state is used, so samples do not depend on the worker count or on
-which worker builds them, and a resumed run only needs ``(epoch, position)`` (see
-:func:`srkit.data.sampler.build_train_loader`). The dataset is indexed by an ``int`` (using the epoch set
-by :meth:`SRTrainDataset.set_epoch`) or by a :class:`~srkit.data.sampler.SampleKey` ``(index, epoch,
-group)`` that carries its own epoch and optionally forces the group.
+**Randomness.** Everything random about a sample (crop position, augmentations, a group's noise) comes
+from generators seeded from ``(seed, epoch, index)``; the group of a sample is
+``make_group_assignment(weights, len, seed, epoch)[index]``. No global RNG state is used, so samples do
+not depend on the worker count or on which worker builds them, and a resumed run only needs ``(epoch,
+position)`` (see :func:`srkit.data.sampler.build_train_loader`). The dataset is indexed by an ``int``
+(using the epoch set by :meth:`SRTrainDataset.set_epoch`) or by a :class:`~srkit.data.sampler.SampleKey`
+``(index, epoch, group)`` that carries its own epoch and optionally forces the group.
 
 **Virtual epochs.** With ``length=L`` an epoch has ``L`` samples; sample ``i`` of epoch ``e`` uses image
 ``(e * L + i) % n_images``, so every image is used about equally even when ``L < n_images``.
@@ -68,7 +70,7 @@ from torch.utils.data import Dataset
 from srkit.colour import to_uint8
 from srkit.data.augment import AugmentConfig, augment_pair
 from srkit.data.benchmarks import list_images
-from srkit.data.sampler import STREAM_ITEM, SampleKey, make_group_assignment
+from srkit.data.sampler import STREAM_DEGRADE, STREAM_ITEM, SampleKey, make_group_assignment
 from srkit.degrade import DegradationGroup, get_group
 from srkit.errors import ConfigError, DatasetError, PixelLimitError
 from srkit.io import read_header, read_image
@@ -168,15 +170,20 @@ def degrade_window(
     height: int,
     width: int,
     context: int = CONTEXT_LR,
+    seed: int = 0,
 ) -> torch.Tensor:
     """The ``height x width`` LR window at LR ``(top, left)`` of ``group.degrade(hr)``, computed from the
-    HR region around it only (``context`` LR pixels of margin, clipped to the image; see the module
-    docstring). ``hr`` is uint8 or float ``(C, H, W)`` with ``H``, ``W`` multiples of ``scale``."""
+    HR region around it only (``context`` LR pixels of margin for the resize kernel plus the group's blur
+    radius, :meth:`~srkit.degrade.DegradationGroup.extra_context`, clipped to the image; see the module
+    docstring).
+    ``hr`` is uint8 or float ``(C, H, W)`` with ``H``, ``W`` multiples of ``scale``; ``seed`` seeds the
+    group's noise."""
+    context += group.extra_context(scale)
     lh, lw = hr.shape[-2] // scale, hr.shape[-1] // scale
     y0, x0 = max(0, top - context), max(0, left - context)
     y1, x1 = min(lh, top + height + context), min(lw, left + width + context)
     region = hr[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale]
-    lr = group.degrade(region, scale)
+    lr = group.degrade(region, scale, seed=seed)
     return lr[..., top - y0 : top - y0 + height, left - x0 : left - x0 + width]
 
 
@@ -375,6 +382,11 @@ class SRTrainDataset(Dataset):
         crop, aug = np.random.SeedSequence([STREAM_ITEM, self.seed, epoch, index]).spawn(2)
         return np.random.default_rng(crop), np.random.default_rng(aug)
 
+    def _degrade_seed(self, epoch: int, index: int) -> int:
+        """The seed of a random group's noise for sample ``(epoch, index)`` (its own stream: the crop and
+        augmentation draws are the same with or without it)."""
+        return int(np.random.SeedSequence([STREAM_DEGRADE, self.seed, epoch, index]).generate_state(1)[0])
+
     def _locate(self, index: int, epoch: int, group: int | None, rng: np.random.Generator) -> PatchLocation:
         image = (epoch * self.length + index) % self.num_images
         if group is None:
@@ -409,9 +421,10 @@ class SRTrainDataset(Dataset):
         hr = hr_image[:, loc.top * s : (loc.top + p) * s, loc.left * s : (loc.left + p) * s]
         if self.lr_files is None:
             hc, wc = (int(hr_image.shape[-2]) // s) * s, (int(hr_image.shape[-1]) // s) * s
-            lr = degrade_window(
-                hr_image[:, :hc, :wc], self.groups[loc.group], s, loc.top, loc.left, p, p, self.context
-            )
+            degradation = self.groups[loc.group]
+            noise_seed = self._degrade_seed(epoch, index) if degradation.random else 0
+            window = (loc.top, loc.left, p, p)
+            lr = degrade_window(hr_image[:, :hc, :wc], degradation, s, *window, self.context, seed=noise_seed)
         else:
             lr = self._image(loc.image, lr=True)[:, loc.top : loc.top + p, loc.left : loc.left + p]
         lr_f, hr_f = augment_pair(to_rgb(lr), to_rgb(hr), self.augment, aug_rng)

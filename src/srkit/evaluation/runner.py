@@ -31,6 +31,7 @@ from srkit.colour import to_uint8
 from srkit.data import HRDataset
 from srkit.degrade import DegradationGroup, mod_crop
 from srkit.errors import SrkitError
+from srkit.evaluation.provenance import run_settings
 from srkit.io import read_image, write_image
 from srkit.metrics import SSIM_WINDOW, crop_problem, psnr, ssim
 from srkit.metrics import fid as fid_metrics
@@ -144,6 +145,9 @@ class EvalReport:
     """HR centre-crop side (``evaluate(center_crop=N)``), ``None``: whole images."""
     generative: list[GenerativeScore] = field(default_factory=list)
     """FID / IS per cell, when measured."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """How the numbers were measured (:func:`srkit.evaluation.provenance.run_settings`): software,
+    machine, model file and its sha256, precision, device, conventions, every image with its sha256."""
 
     def groups(self) -> list[GroupScore]:
         """Per (dataset, degradation, scale) means, in evaluation order."""
@@ -223,6 +227,7 @@ class EvalReport:
             "images": [row(s) for s in self.images],
             "skipped_count": len(self.skipped),
             "skipped": [asdict(s) for s in self.skipped],
+            **({"settings": self.settings} if self.settings else {}),
         }
 
 
@@ -328,6 +333,7 @@ def evaluate(
     inception: InceptionFeatures | None = None,
     fid: bool = False,
     inception_score: bool = False,
+    model_record: dict[str, Any] | None = None,
 ) -> EvalReport:
     """Measure ``upscaler`` on every image of every dataset, at every scale, under every group.
 
@@ -335,6 +341,8 @@ def evaluate(
     :class:`srkit.metrics.lpips.LPIPS`) adds the LPIPS column; ``on_image`` is called with each score and
     its pixels (e.g. :class:`srkit.evaluation.showcase.BestCrops`). An image too small for a scale is
     skipped there (:attr:`EvalReport.skipped`) and ``echo`` gets one line naming it and why.
+    :attr:`EvalReport.settings` records how it was measured, with ``model_record`` (what the caller knows
+    of the model: its file and sha256, :func:`srkit.infer.upscalers.describe_model`).
     ``overlap_metrics``: score image ``i`` in a thread while the network makes image ``i + 1``
     (:class:`_Scorer`; the report is the same either way); ``None``: only when the machine has a core
     PyTorch's threads leave free (:func:`spare_core`).
@@ -373,6 +381,16 @@ def evaluate(
         samples=samples if reseed is not None else 1,
         consistency=consistency,
         center_crop=center_crop,
+        settings=run_settings(
+            model=model_record,
+            datasets=datasets,
+            scales=scales,
+            groups=groups,
+            y_channel=y_channel,
+            crop_border=crop_border,
+            center_crop=center_crop,
+            samples=samples,
+        ),
     )
     runs = report.samples
     min_size = max(SSIM_WINDOW, MIN_SIZE[lpips.net_name] if lpips is not None else 0)

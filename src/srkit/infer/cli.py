@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from srkit.errors import ConfigError
 
@@ -61,6 +61,46 @@ def apply_sampling_arguments(upscalers: Sequence[object], args: argparse.Namespa
         raise ConfigError(f"{flags}: only iterative models (sr3) sample; no --model here is one")
     for runner in iterative:
         runner.configure(**given)
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    """``--threads`` and ``--max-pixels`` (``srkit upscale`` and ``srkit eval``)."""
+    group = p.add_argument_group("runtime")
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for the model (default: PyTorch's, one per core; under load or with small tiles "
+        "fewer can be faster: 1 thread ran small tiles 12x faster than 2 on a loaded 2-core machine)",
+    )
+    group.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest input image in pixels (default: from the free memory; also $SRKIT_MAX_PIXELS)",
+    )
+
+
+def apply_runtime_arguments(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (``torch.set_num_threads``) and ``--max-pixels`` (``$SRKIT_MAX_PIXELS`` for
+    this process, which every image read honours); one-line errors for bad values."""
+    import os
+
+    threads, max_pixels = getattr(args, "threads", None), getattr(args, "max_pixels", None)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads: must be a positive integer, got {threads}")
+        import torch  # import-time cost: only when a command runs with --threads
+
+        torch.set_num_threads(threads)
+    if max_pixels is not None:
+        if max_pixels < 1:
+            raise ConfigError(f"--max-pixels: must be a positive integer, got {max_pixels}")
+        from srkit.io.images.limits import MAX_PIXELS_ENV
+
+        os.environ[MAX_PIXELS_ENV] = str(max_pixels)
 
 
 def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
@@ -116,6 +156,36 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         help="input pixels shared by neighbouring tiles, blended (default: the network's, 16 for "
         "convolutional networks, 48 for SwinIR, 64 for HAT; less than half the tile)",
     )
+    size = p.add_argument_group("output size and names")
+    size.add_argument(
+        "--outscale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="any output factor (3.5, 1.5, 8): the model's scale, then a final MATLAB-style bicubic resize "
+        "to ceil(F*w) x ceil(F*h), as Real-ESRGAN's --outscale",
+    )
+    size.add_argument(
+        "--width", type=int, default=None, metavar="W", help="output width (the height keeps the aspect)"
+    )
+    size.add_argument(
+        "--height",
+        type=int,
+        default=None,
+        metavar="H",
+        help="output height (the width keeps the aspect); with --width: the largest size inside W x H",
+    )
+    names = size.add_mutually_exclusive_group()
+    names.add_argument(
+        "--name",
+        default=None,
+        metavar="TEMPLATE",
+        help="output file name without suffix, from {stem} (the input's), {tag} (x4, x3.5, w1024), "
+        "{scale} (4, 3.5) and {model}; default {stem}_{tag}",
+    )
+    names.add_argument(
+        "--suffix", default=None, metavar="TEXT", help="appended to the input's stem (--name '{stem}TEXT')"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
     p.add_argument(
         "--precision",
@@ -127,8 +197,29 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         "--format",
         dest="fmt",
         default=None,
-        choices=["png", "jpg", "webp"],
-        help="output format (default: the input's, or png when the input's suffix is not an image one)",
+        choices=["png", "jpg", "webp", "tiff", "bmp", "gif"],
+        help="output format (default: the input's, or png when the input's suffix is not an image one). "
+        "Animated GIF/PNG/WebP and multi-page TIFF inputs are upscaled frame by frame into gif, png, "
+        "webp or tiff; jpg and bmp get frame 1, and alpha composited over --background",
+    )
+    p.add_argument(
+        "--first-frame",
+        action="store_true",
+        help="upscale only frame 1 (page 1) of an animated or multi-page input, as a still image",
+    )
+    p.add_argument(
+        "--background",
+        default=None,
+        metavar="COLOUR",
+        help="colour that alpha is composited over in formats without alpha (jpg, bmp): #rrggbb, r,g,b "
+        "or white, black, gray, red, green, blue (default white)",
+    )
+    p.add_argument(
+        "--quality",
+        type=int,
+        default=None,
+        metavar="Q",
+        help="JPEG and WebP quality, 1-100 (default 95)",
     )
     p.add_argument(
         "--overwrite",
@@ -142,27 +233,32 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         help="never download a published --model (it must be in the cache; `srkit models pull NAME`)",
     )
     add_sampling_arguments(p)
+    add_runtime_arguments(p)
     p.set_defaults(func=run_upscale_command)
 
 
 def run_upscale_command(args: argparse.Namespace) -> int:
     """Handler of ``srkit upscale``: 0 when every file was written or skipped, 1 when any failed."""
     # import-time cost: torch and the upscaling stack load only when the command runs
-    from srkit.infer.upscale import TileSize, plan_jobs, resolve_scale, run_upscale
-    from srkit.infer.upscalers import load_upscaler
+    from srkit.infer.frames import OutputOptions
+    from srkit.infer.sizing import OutputSize
+    from srkit.infer.upscale import TileSize, plan_jobs, run_upscale
     from srkit.io.atomic import install_signal_cleanup
-    from srkit.models import default_model
 
     install_signal_cleanup()  # SIGTERM/SIGHUP: no hidden temporary files left behind
     if args.scale is not None and args.scale < 1:
         raise ConfigError(f"--scale: must be a positive integer, got {args.scale}")
+    out_size = OutputSize(args.outscale, args.width, args.height)
+    output = OutputOptions.from_cli(args.quality, args.background, args.first_frame, out_size)
+    apply_runtime_arguments(args)
     tiles = TileSize(args.tile, args.tile_overlap)
-    model = args.model if args.model is not None else default_model(args.scale or DEFAULT_SCALE)
-    upscaler = load_upscaler(
-        model, device=args.device, precision=args.precision, download=not args.no_download
-    )
-    apply_sampling_arguments([upscaler], args)
-    scale = resolve_scale(upscaler, args.scale, DEFAULT_SCALE)
+    upscaler, scale = _upscaler_and_scale(args)
+    if out_size.outscale is not None and out_size.outscale > scale:
+        print(
+            f"srkit: note: --outscale {out_size.outscale:g} is above the model's x{scale}: the rest is a "
+            f"bicubic resize (--scale N chains models for integer factors)",
+            file=sys.stderr,
+        )
     jobs = plan_jobs(
         args.inputs,
         scale=scale,
@@ -170,17 +266,67 @@ def run_upscale_command(args: argparse.Namespace) -> int:
         fmt=args.fmt,
         overwrite=args.overwrite,
         recursive=args.recursive,
+        naming=_naming(args, upscaler.name, scale, out_size),
     )
     progress = sys.stderr.isatty()
-    result = run_upscale(jobs, upscaler, scale, tiles=tiles, progress=progress)
+    result = run_upscale(jobs, upscaler, scale, tiles=tiles, progress=progress, output=output)
     summary = f"upscaled {len(result.written)}, skipped {len(result.skipped)}, failed {len(result.failed)}"
-    print(f"{summary} (model {upscaler.name}, x{scale})")
+    sized = f", then resized to {out_size.tag(scale)}" if out_size.given else ""
+    print(f"{summary} (model {upscaler.name}, x{scale}{sized})")
     if result.failed:
         print(f"srkit: {len(result.failed)} input(s) failed:", file=sys.stderr)
         for source, reason in result.failed:
             print(f"  {source}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _default_model_for(scale: int | None) -> str:
+    """The named model for ``--scale`` without ``--model``: the default of that scale, else of its largest
+    factor among the defaults' (x8: edsr-baseline-x4, chained with edsr-baseline-x2 afterwards)."""
+    from srkit.models import DEFAULT_MODELS, default_model
+
+    scale = scale or DEFAULT_SCALE
+    if scale in DEFAULT_MODELS:
+        return default_model(scale)
+    factors = [f for f in sorted(DEFAULT_MODELS, reverse=True) if scale % f == 0]
+    return default_model(factors[0] if factors else scale)
+
+
+def _upscaler_and_scale(args: argparse.Namespace) -> tuple[Any, int]:
+    """``--model``/``--scale`` -> the upscaler (a chain of models when ``--scale`` is beyond the model's
+    own, said on stderr) and the scale it runs at."""
+    from srkit.infer.upscale import resolve_scale
+    from srkit.infer.upscalers import ChainedUpscaler, chain_for_scale, load_upscaler
+    from srkit.models import find_model
+
+    model = args.model if args.model is not None else _default_model_for(args.scale)
+    upscaler = load_upscaler(
+        model, device=args.device, precision=args.precision, download=not args.no_download
+    )
+    apply_sampling_arguments([upscaler], args)
+    if args.scale is None:
+        return upscaler, resolve_scale(upscaler, None, DEFAULT_SCALE)
+    named = None if args.model is None else (args.model if find_model(args.model) else "")
+    chained = chain_for_scale(upscaler, args.scale, model=named, device=args.device, precision=args.precision)
+    if isinstance(chained, ChainedUpscaler):
+        print(f"srkit: {chained.describe()}", file=sys.stderr)
+        return chained, resolve_scale(chained, args.scale, DEFAULT_SCALE)
+    return upscaler, resolve_scale(upscaler, args.scale, DEFAULT_SCALE)
+
+
+def _naming(args: argparse.Namespace, model: str, scale: int, out_size: Any) -> Any:
+    """The output naming of ``--name``/``--suffix`` (default ``{stem}_{tag}``)."""
+    from srkit.infer.upscale import Naming
+
+    template = args.name if args.name is not None else None
+    if args.suffix is not None:
+        template = "{stem}" + args.suffix.replace("{", "{{").replace("}", "}}")
+    if out_size.width is not None or out_size.height is not None:
+        factor = None
+    else:
+        factor = f"{out_size.outscale if out_size.outscale is not None else scale:g}"
+    return Naming(out_size.tag(scale), factor, model, template or "{stem}_{tag}")
 
 
 def add_models_parser(sub: argparse._SubParsersAction) -> None:

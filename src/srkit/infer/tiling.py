@@ -106,7 +106,10 @@ def check_tiling(tile: int | None, overlap: int) -> None:
             f"use at least {MIN_TILE_SIDE} (or 0 for the whole image)"
         )
     if tile and 2 * overlap >= tile:
-        raise ConfigError(f"tile overlap: {overlap} must be less than half the tile size ({tile})")
+        raise ConfigError(
+            f"tile overlap: {overlap} (--tile-overlap) must be less than half the tile size ({tile}, "
+            "--tile); without --tile-overlap the network's default overlap is lowered to fit"
+        )
 
 
 def tile_count(height: int, width: int, tile: int, overlap: int, align: int = 1) -> int:
@@ -327,9 +330,19 @@ def activation_bytes_per_pixel(upscaler: Callable[..., torch.Tensor], scale: int
     For a network (``upscaler.model``), it is measured: the upscaler runs on a 32x32 input with forward
     hooks on the network's leaf modules, and the largest module output, counted three times (the
     tensor, its input and one temporary alive at once), plus the float32 tile output and the blending
-    strip, is divided by the input pixels. Other upscalers count ``16 * channels * scale**2`` bytes.
+    strip, is divided by the input pixels. A chain of upscalers (``stages``, see
+    :class:`srkit.infer.upscalers.ChainedUpscaler`) takes its largest stage, each per pixel of the chain's
+    input (a second stage sees ``s**2`` pixels per input pixel). Other upscalers count
+    ``16 * channels * scale**2`` bytes.
     """
     output_bytes = 16.0 * channels * scale * scale
+    stages = getattr(upscaler, "stages", None)
+    if stages:
+        before, worst = 1, 0.0
+        for stage, factor in stages:
+            worst = max(worst, before * before * activation_bytes_per_pixel(stage, factor, channels))
+            before *= factor
+        return worst
     if not isinstance(upscaler, Runner):
         return output_bytes
     model = upscaler.model
@@ -369,7 +382,8 @@ def auto_tile_size(
     multiple of 16 (and of the network's ``size_multiple``), within ``[MIN_TILE, MAX_TILE]``.
     """
     if device is None:
-        device = upscaler.device if isinstance(upscaler, Runner) else "cpu"
+        first = getattr(upscaler, "stages", [(upscaler, 1)])[0][0]
+        device = first.device if isinstance(first, Runner) else "cpu"
     dev = torch.device(device)
     kind = "cuda" if dev.type == "cuda" else "cpu"
     if budget is None:

@@ -13,6 +13,9 @@ What happens to an image:
 - palette images become RGB(A), CMYK JPEGs RGB, EXIF orientation is applied (all by
   :func:`srkit.io.read_image`); 16-bit images are processed in float and written with 16 bits when the
   output format stores them (PNG, TIFF);
+- animated GIF/PNG/WebP and multi-page TIFF files are upscaled frame by frame, keeping their timing and
+  loop count (:mod:`srkit.infer.frames`); alpha in JPEG/BMP is composited over a background colour, and
+  what an output format cannot hold is said in one note;
 - the output keeps the input's ICC profile and EXIF (orientation removed, the pixels are upright) and
   its dpi multiplied by the scale (the same print size).
 
@@ -48,9 +51,10 @@ import os
 import stat
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import torch
@@ -58,6 +62,8 @@ import torch
 from srkit.archs import Runner, Upscaler
 from srkit.degrade import resize
 from srkit.errors import ConfigError, ImageError, SrkitError, one_line
+from srkit.infer.frames import OutputOptions, describe_losses, frames_depth, upscale_frames, wants_frames
+from srkit.infer.sizing import resize_result
 from srkit.infer.tiling import (
     DEFAULT_OVERLAP,
     TileFn,
@@ -73,7 +79,9 @@ from srkit.io.images.encode import read_provenance
 __all__ = [
     "FORMATS",
     "Job",
+    "Naming",
     "OutputKeptError",
+    "OutputOptions",
     "RunResult",
     "is_srkit_output",
     "output_name",
@@ -88,7 +96,14 @@ __all__ = [
 ]
 
 #: ``--format`` values -> suffix.
-FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
+FORMATS: dict[str, str] = {
+    "png": ".png",
+    "jpg": ".jpg",
+    "webp": ".webp",
+    "tiff": ".tiff",
+    "bmp": ".bmp",
+    "gif": ".gif",
+}
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -296,15 +311,17 @@ def write_pixels(
     data: np.ndarray,
     info: ImageInfo,
     *,
-    scale: int = 1,
+    scale: float = 1,
     quality: int = 95,
     provenance: dict[str, str] | None = None,
     overwrite: bool | Callable[[Path], bool] = True,
+    background: tuple[int, int, int] | None = None,
 ) -> Path:
     """Write ``uint8``/``uint16`` ``(H, W, C)`` pixels (C = 1-4, the last of 2 or 4 is alpha) to ``path``
     atomically with :func:`srkit.io.write_image` (whose integer path makes no float copy), keeping
-    ``info``'s ICC profile and EXIF, and its dpi multiplied by ``scale``; ``provenance`` and
-    ``overwrite`` as :func:`~srkit.io.write_image` takes them."""
+    ``info``'s ICC profile and EXIF, and its dpi multiplied by ``scale``; ``quality``, ``provenance``,
+    ``overwrite`` and ``background`` (alpha composited over it in JPEG and BMP) as
+    :func:`~srkit.io.write_image` takes them."""
     dpi = (info.dpi[0] * scale, info.dpi[1] * scale) if info.dpi else None
     return write_image(
         path,
@@ -315,7 +332,32 @@ def write_pixels(
         quality=quality,
         provenance=provenance,
         overwrite=overwrite,
+        background=background,
     )
+
+
+def _note(source: Path, text: str | None) -> None:
+    """``srkit: note: <source>: <text>`` on stderr, when there is a text."""
+    if text:
+        safe_print(f"srkit: note: {source}: {text}", sys.stderr)
+
+
+_Result = TypeVar("_Result")
+
+
+def _keeping(target: Path, overwrite: bool, write: Callable[[], _Result]) -> _Result:
+    """``write()``, a refused replacement of ``target`` turned into :class:`OutputKeptError`."""
+    try:
+        return write()
+    except ImageError as exc:
+        if not isinstance(exc.__cause__, NotReplacedError):
+            raise
+        reason = (
+            "was not written by srkit; not replaced"
+            if overwrite
+            else "was written meanwhile (another run?); kept"
+        )
+        raise OutputKeptError(target, f"exists and {reason}") from exc
 
 
 def upscale_file(
@@ -327,39 +369,62 @@ def upscale_file(
     tiles: TileSize,
     progress: bool = False,
     overwrite: bool = True,
+    output: OutputOptions | None = None,
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """Read ``source``, upscale it and write ``target`` (atomically: no partial file on failure) with
-    srkit's provenance marker. Returns ``((w, h), (W, H))``.
+    srkit's provenance marker. Returns ``((w, h), (W, H))`` (of frame 1).
+
+    An animated GIF/PNG/WebP or a multi-page TIFF is upscaled frame by frame when ``target``'s format
+    holds frames (GIF, PNG, WebP, TIFF; :func:`srkit.infer.frames.upscale_frames`), else frame 1 is.
+    ``output`` (:class:`~srkit.infer.frames.OutputOptions`) gives the JPEG/WebP quality, the background
+    alpha is composited over in JPEG and BMP, and ``first_frame``; what the output format cannot hold
+    (alpha, 16 bits, frames, colours) is said in one note on stderr.
 
     What is at ``target`` when the result is renamed into place decides, at that moment: nothing there:
     written; a file srkit wrote (it has the marker): replaced when ``overwrite``; anything else, or
     anything at all without ``overwrite``: kept (:class:`OutputKeptError`). A symlink at ``target`` is
     replaced by the output (the link, never the file it points to) when it points to an srkit output.
     """
+    options = output or OutputOptions()
     image = read_image(source)
-    if image.info.frames > 1:  # animated GIF/PNG/WebP, multi-page TIFF
-        safe_print(f"srkit: note: {source} has {image.info.frames} frames; frame 1 is upscaled", sys.stderr)
-    data = upscale_image(
-        upscaler, image, scale, tiles=tiles, bit_depth=output_bit_depth(image.info, target), progress=progress
-    )
-    try:
-        write_pixels(
+    fmt = _output_format(target)
+    marker = provenance(source, upscaler, scale)
+    if options.size.given:
+        marker["scale"] = options.size.tag(scale).removeprefix("x")
+    replace = is_srkit_output if overwrite else False
+
+    def one(frame: Image, depth: int) -> np.ndarray:
+        data = upscale_image(upscaler, frame, scale, tiles=tiles, bit_depth=depth, progress=progress)
+        size = options.size.size(frame.width, frame.height)
+        return data if size is None else resize_result(data, size)
+
+    if wants_frames(image.info, fmt, options):
+        _note(source, describe_losses(image, fmt, frames_depth(image.info, fmt), options, animated=True))
+
+        return _keeping(
+            target,
+            overwrite,
+            lambda: upscale_frames(
+                source, target, fmt, one, scale=scale, options=options, provenance=marker, overwrite=replace
+            ),
+        )
+    depth = output_bit_depth(image.info, target)
+    _note(source, describe_losses(image, fmt, depth, options))
+    data = one(image, depth)
+    _keeping(
+        target,
+        overwrite,
+        lambda: write_pixels(
             target,
             data,
             image.info,
-            scale=scale,
-            provenance=provenance(source, upscaler, scale),
-            overwrite=is_srkit_output if overwrite else False,
-        )
-    except ImageError as exc:
-        if not isinstance(exc.__cause__, NotReplacedError):
-            raise
-        reason = (
-            "was not written by srkit; not replaced"
-            if overwrite
-            else "was written meanwhile (another run?); kept"
-        )
-        raise OutputKeptError(target, f"exists and {reason}") from exc
+            scale=data.shape[1] / image.width if options.size.given else scale,
+            quality=options.quality,
+            provenance=marker,
+            overwrite=replace,
+            background=options.background,
+        ),
+    )
     return (image.width, image.height), (data.shape[1], data.shape[0])
 
 
@@ -380,14 +445,85 @@ class Job:
     overwrite: bool = False
 
 
-def output_name(source: Path, scale: int, fmt: str | None) -> str:
-    """``<stem>_x<scale>.<ext>``: ``ext`` from ``fmt`` (png/jpg/webp), else the input's suffix when srkit
-    writes that format, else ``.png`` (GIF input: a 256-colour palette would throw the result away)."""
+#: The fields a ``--name`` template may use.
+NAME_FIELDS: tuple[str, ...] = ("stem", "tag", "scale", "model")
+
+
+@dataclasses.dataclass(frozen=True)
+class Naming:
+    """How outputs are named: ``template`` (``--name``; ``--suffix S`` is ``{stem}S``) filled with the
+    input's ``{stem}``, the output size ``{tag}`` (``x4``, ``x3.5``, ``w1024``, ``h768``, ``1024x768``),
+    the factor ``{scale}`` (``4``, ``3.5``; not with a width or height) and the ``{model}`` name."""
+
+    tag: str
+    scale: str | None = None
+    model: str = ""
+    template: str = "{stem}_{tag}"
+
+    @classmethod
+    def for_scale(cls, scale: float, *, model: str = "", template: str | None = None) -> Naming:
+        """Outputs of an upscale by ``scale`` (``x4``; ``x3.5`` for a fractional ``--outscale``)."""
+        text = f"{scale:g}"
+        return cls(f"x{text}", text, model, template or "{stem}_{tag}")
+
+    def __post_init__(self) -> None:
+        check_name_template(self.template, scale=self.scale is not None)
+
+    def stem(self, source: Path) -> str:
+        """The output's file name without suffix for the input ``source``."""
+        fields = {"stem": source.stem, "tag": self.tag, "scale": self.scale or "", "model": self.model}
+        return self.template.format_map(fields)
+
+
+def check_name_template(template: str, *, scale: bool = True) -> None:
+    """Refuse a ``--name`` template that names an unknown field, has a stray brace, contains a path
+    separator or leaves nothing of the input's name (``{stem}`` is required, so that two inputs never
+    share an output name)."""
+    import string
+
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        raise ConfigError(f"--name: {template!r} is not a valid template ({exc})") from None
+    unknown = [n for n in names if n not in NAME_FIELDS]
+    if unknown:
+        fields = ", ".join("{" + f + "}" for f in NAME_FIELDS)
+        raise ConfigError(f"--name: unknown field {{{unknown[0]}}} in {template!r}; fields: {fields}")
+    if "stem" not in names:
+        raise ConfigError(f"--name: {template!r} must contain {{stem}}, so each input gets its own output")
+    if "scale" in names and not scale:
+        raise ConfigError("--name: {scale} has no value with --width/--height; use {tag}")
+    if "/" in template or os.sep in template or "\\" in template:
+        raise ConfigError(f"--name: {template!r} must be a file name, not a path (use -o for the folder)")
+
+
+def output_name(source: Path, naming: Naming | int, fmt: str | None) -> str:
+    """``naming``'s stem (default ``<stem>_x<scale>``) plus ``.<ext>``: ``ext`` from ``fmt`` (png/jpg/...),
+    else the input's suffix when srkit writes that format, else ``.png``. A still GIF becomes PNG (a
+    256-colour palette would throw the upscaled colours away); an animated GIF stays GIF, frame by frame."""
+    if not isinstance(naming, Naming):
+        naming = Naming.for_scale(naming)
     if fmt is not None:
         suffix = FORMATS[fmt]
+    elif source.suffix.lower() == ".gif":
+        suffix = source.suffix if _is_animated(source) else ".png"
     else:
         suffix = source.suffix if source.suffix.lower() in SUFFIX_FORMATS else ".png"
-    return f"{source.stem}_x{scale}{suffix}"
+    return naming.stem(source) + suffix
+
+
+def _is_animated(path: Path) -> bool:
+    """Whether the image file at ``path`` has several frames (``False`` when it cannot be read: the
+    read of the job then says why)."""
+    from PIL import Image as PILImage
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # only the second frame's header is looked at
+            with PILImage.open(path, formats=("GIF",)) as im:
+                return bool(getattr(im, "is_animated", False))
+    except Exception:  # anything Pillow raises on a file it cannot read: not animated
+        return False
 
 
 def _os_reason(exc: OSError) -> str:
@@ -459,14 +595,14 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def _drop_own_outputs(
-    files: list[Path], scale: int, fmt: str | None, out_dir: Path | None, root: Path
+    files: list[Path], naming: Naming, fmt: str | None, out_dir: Path | None, root: Path
 ) -> list[Path]:
     """Scanned files (found under ``root``) minus srkit's outputs: files with srkit's provenance marker,
     files named as the planned output of another scanned file beside them (outputs without a marker:
     BMP, or written by an older srkit), and files inside ``out_dir`` when it is a folder of its own
     below ``root``. Outputs written into the input folder itself (``-o`` = the input folder) are thus
     told apart from the inputs there."""
-    planned = {f.with_name(output_name(f, scale, fmt)) for f in files}
+    planned = {f.with_name(output_name(f, naming, fmt)) for f in files}
     outputs = _real(out_dir) if out_dir is not None else None
     base = _real(root)
     dedicated = outputs is not None and outputs != base and _is_within(outputs, base)
@@ -508,7 +644,7 @@ def _expand_glob(text: str, *, recursive: bool) -> tuple[list[Path], list[Job]]:
 
 
 def _expand(
-    inputs: Sequence[str], *, recursive: bool, scale: int, fmt: str | None, out_dir: Path | None
+    inputs: Sequence[str], *, recursive: bool, naming: Naming, fmt: str | None, out_dir: Path | None
 ) -> tuple[list[tuple[Path, Path | None]], list[Job]]:
     """Inputs -> ``[(file, root folder or None)]`` (explicit files, folder contents, glob matches) and
     failed jobs for inputs that match nothing or cannot be read. Files found by scanning a folder or a
@@ -521,7 +657,7 @@ def _expand(
         kind = _kind(path)
         if kind == "dir":
             scanned, unreadable = _scan_folder(path, recursive)
-            files = _drop_own_outputs(scanned, scale, fmt, out_dir, path)
+            files = _drop_own_outputs(scanned, naming, fmt, out_dir, path)
             failed += unreadable
             if not files and not unreadable:
                 hint = "" if recursive else " (--recursive looks in subfolders)"
@@ -531,7 +667,7 @@ def _expand(
             found.append((path, None))
         elif _GLOB_CHARS & set(text):
             matched, unreadable = _expand_glob(text, recursive=recursive)
-            files = _drop_own_outputs(matched, scale, fmt, out_dir, _glob_base(os.path.expanduser(text)))
+            files = _drop_own_outputs(matched, naming, fmt, out_dir, _glob_base(os.path.expanduser(text)))
             failed += unreadable
             if not files and not unreadable:
                 failed.append(Job(path, None, error="no image files match this pattern"))
@@ -571,8 +707,9 @@ def _folder_problem(folder: Path) -> str | None:
     return None
 
 
-def _target_problem(target: Path, overwrite: bool) -> tuple[str | None, str | None]:
-    """``(error, skip)`` of writing ``target`` as planned: both ``None`` when it may be written."""
+def _target_problem(target: Path, overwrite: bool, model: str = "") -> tuple[str | None, str | None]:
+    """``(error, skip)`` of writing ``target`` as planned: both ``None`` when it may be written. An
+    existing srkit output made by another model than ``model`` says so (two models into one folder)."""
     if len(os.fsencode(target.name)) > _NAME_MAX:
         return f"the output name {target.name} is longer than {_NAME_MAX} bytes", None
     try:
@@ -591,14 +728,44 @@ def _target_problem(target: Path, overwrite: bool) -> tuple[str | None, str | No
         return f"cannot use the output {target} ({_os_reason(exc)})", None
     if is_dir:
         return f"output {target} is a folder", None
-    ours = is_srkit_output(target)
+    marker = read_provenance(target)
     if not overwrite:
-        return None, f"{target} exists" + (
-            " (--overwrite replaces it)" if ours else " and was not written by srkit (kept)"
-        )
-    if not ours:
+        if marker is None:
+            return None, f"{target} exists and was not written by srkit (kept)"
+        return None, f"{target} exists{_made_by(marker, model)}"
+    if marker is None:
         return f"output {target} exists and was not written by srkit; not replaced", None
     return None, None
+
+
+def _made_by(marker: dict[str, str], model: str) -> str:
+    """What to say after "exists" about an srkit output: who made it when that is another model than
+    this run's ``model`` (two models into one folder), and how to replace it or keep both."""
+    theirs = marker.get("model", "")
+    if not model or not theirs or theirs == model:
+        return " (--overwrite replaces it)"
+    return (
+        f", made by model {theirs} (this run: {model}); --overwrite replaces it, "
+        "--name '{stem}_{model}_{tag}' keeps both"
+    )
+
+
+def _single_output_file(
+    out: Path | None, found: Sequence[tuple[Path, Path | None]], fmt: str | None
+) -> Path | None:
+    """``-o`` as the output file: it has an image suffix, is not an existing folder, and there is one
+    input file; several inputs with such an ``-o``, or a ``--format`` its suffix contradicts, are
+    refused."""
+    if out is None or out.suffix.lower() not in SUFFIX_FORMATS or out.is_dir():
+        return None
+    if fmt is not None and SUFFIX_FORMATS[out.suffix.lower()] != SUFFIX_FORMATS.get(FORMATS[fmt]):
+        raise ConfigError(f"-o: {out} is not a {fmt} file name; drop --format or give a .{fmt} name")
+    if len(found) != 1:
+        raise ConfigError(
+            f"-o: {out} names one output file, but {len(found)} input images were found; "
+            "give a folder for several inputs"
+        )
+    return out
 
 
 def plan_jobs(
@@ -609,18 +776,23 @@ def plan_jobs(
     fmt: str | None = None,
     overwrite: bool = False,
     recursive: bool = False,
+    naming: Naming | None = None,
 ) -> list[Job]:
     """Expand ``inputs`` (files, folders, glob patterns) into jobs, in order, each input once.
 
     Outputs go to ``out_dir`` (keeping the sub-folder layout of files found under a folder) or beside
-    each input, named by :func:`output_name`. A job gets ``error`` when its output would replace one
-    of the inputs (refused even with ``overwrite``), another job's output, or a file srkit did not write
-    (recognised by its provenance marker), or cannot be written there (a folder, a symlink loop, an
-    unwritable folder); and ``skip`` when the output exists and ``overwrite`` is false. The same check
-    is made again when each output is renamed into place (:func:`upscale_file`), so runs working on one
-    folder at once do not replace each other's outputs.
+    each input, named by :func:`output_name` with ``naming`` (default ``<stem>_x<scale>``); with one
+    input image, an ``out_dir`` with an image suffix that is not a folder is the output file itself. A
+    job gets ``error`` when its output would replace one of the inputs (refused even with ``overwrite``),
+    another job's output, or a file srkit did not write (recognised by its provenance marker), or cannot
+    be written there (a folder, a symlink loop, an unwritable folder); and ``skip`` when the output
+    exists and ``overwrite`` is false (saying so when another model made it). The same check is made
+    again when each output is renamed into place (:func:`upscale_file`), so runs working on one folder
+    at once do not replace each other's outputs.
     """
-    found, failed = _expand(inputs, recursive=recursive, scale=scale, fmt=fmt, out_dir=out_dir)
+    naming = naming or Naming.for_scale(scale)
+    found, failed = _expand(inputs, recursive=recursive, naming=naming, fmt=fmt, out_dir=out_dir)
+    out_file = _single_output_file(out_dir, found, fmt)
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}  # resolved input -> as given
     inodes: dict[tuple[int, int], Path] = {}
@@ -632,13 +804,28 @@ def plan_jobs(
         identity = _identity(source)
         if identity is not None:
             inodes.setdefault(identity, source)
+        if out_file is not None:
+            jobs.append(Job(source, out_file, overwrite=overwrite))
+            continue
         if out_dir is None:
             folder = source.parent
         elif root is not None:
             folder = out_dir / source.parent.relative_to(root)
         else:
             folder = out_dir
-        jobs.append(Job(source, folder / output_name(source, scale, fmt), overwrite=overwrite))
+        jobs.append(Job(source, folder / output_name(source, naming, fmt), overwrite=overwrite))
+    _check_targets(jobs, seen, inodes, overwrite, naming.model)
+    return failed + jobs
+
+
+def _check_targets(
+    jobs: Sequence[Job],
+    seen: dict[Path, Path],
+    inodes: dict[tuple[int, int], Path],
+    overwrite: bool,
+    model: str,
+) -> None:
+    """Set each job's ``error``/``skip`` from its target (see :func:`plan_jobs`)."""
     targets: dict[Path, Path] = {}
     for job in jobs:
         assert job.target is not None
@@ -650,9 +837,8 @@ def plan_jobs(
         elif key in targets:
             job.error = f"output {job.target} is also the output of {targets[key]}"
         else:
-            job.error, job.skip = _target_problem(job.target, overwrite)
+            job.error, job.skip = _target_problem(job.target, overwrite, model)
         targets.setdefault(key, job.source)
-    return failed + jobs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -712,9 +898,11 @@ def run_upscale(
     tiles: TileSize,
     progress: bool = False,
     echo: Callable[[str], None] = safe_print,
+    output: OutputOptions | None = None,
 ) -> RunResult:
     """Process ``jobs`` in order; a failing file is recorded and the run goes on. An output that another
-    run wrote meanwhile is kept (the job becomes a skip); one that is not srkit's is never replaced."""
+    run wrote meanwhile is kept (the job becomes a skip); one that is not srkit's is never replaced.
+    ``output``: how outputs are encoded (:class:`~srkit.infer.frames.OutputOptions`)."""
     jobs = list(jobs)
     result = RunResult()
     todo = [j for j in jobs if j.error is None and j.skip is None]
@@ -733,7 +921,9 @@ def run_upscale(
         echo = _beside_bar(tqdm, echo)
     try:
         for job in todo:
-            _run_job(job, upscaler, scale, tiles=tiles, progress=progress, result=result, echo=echo)
+            _run_job(
+                job, upscaler, scale, tiles=tiles, progress=progress, result=result, echo=echo, output=output
+            )
             if bar is not None:
                 bar.update(1)
     finally:
@@ -761,13 +951,21 @@ def _run_job(
     progress: bool,
     result: RunResult,
     echo: Callable[[str], None],
+    output: OutputOptions | None = None,
 ) -> None:
     """One job of :func:`run_upscale`, its outcome recorded in ``result`` and echoed."""
     assert job.target is not None
     start = time.perf_counter()
     try:
         (w, h), (ow, oh) = upscale_file(
-            upscaler, job.source, job.target, scale, tiles=tiles, progress=progress, overwrite=job.overwrite
+            upscaler,
+            job.source,
+            job.target,
+            scale,
+            tiles=tiles,
+            progress=progress,
+            overwrite=job.overwrite,
+            output=output,
         )
     except OutputKeptError as exc:
         if job.overwrite:

@@ -32,7 +32,8 @@ uint8 through a TensorFlow-1.x-style bilinear resize (``align_corners=False`` in
 
 Weights: pytorch-fid's published port ``pt_inception-2015-12-05-6726825d.pth`` (:data:`FID_WEIGHTS_URL`;
 torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` is reported to be the same file), looked up as
-``<srkit cache>/weights/pt_inception-2015-12-05-6726825d.pth`` (:func:`default_weights_path`) and read
+``<srkit cache>/weights/pt_inception-2015-12-05-6726825d.pth`` (:func:`default_weights_path`, where
+``srkit fetch-weights inception-fid`` puts it: :mod:`srkit.io.weight_files`) and read
 through :func:`srkit.io.safe_load.read_checkpoint` (no pickled code runs). Its keys are this module's
 state-dict keys (``Conv2d_1a_3x3.conv.weight``, ``Mixed_5b.branch1x1.bn.running_mean``, ..., ``fc.weight``
 ``(1008, 2048)``, ``fc.bias``); BatchNorm ``num_batches_tracked`` entries may be present or not.
@@ -49,8 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srkit.errors import SrkitError
-from srkit.io.download import download_file
 from srkit.io.safe_load import read_checkpoint
+from srkit.io.weight_files import fetch_hint
 from srkit.settings import cache_dir
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
     "InceptionD",
     "InceptionFeatures",
     "default_weights_path",
-    "download_weights",
     "inception_state_dict",
     "resolve_weights_path",
     "same_max_pool",
@@ -391,23 +391,13 @@ def resolve_weights_path(path: str | Path | None = None) -> Path:
     """
     found = default_weights_path() if path is None else Path(path).expanduser()
     if not found.is_file():
+        fetch = fetch_hint(FID_WEIGHTS_FILE) if found == default_weights_path() else ""
         raise SrkitError(
-            f"{found}: FID Inception-v3 weights not found; download {FID_WEIGHTS_URL} (sha256 "
-            f'{FID_WEIGHTS_SHA256}) to that path (python -c "from srkit.metrics.inception import '
-            'download_weights; download_weights()"), or pass another path'
+            f"{found}: FID Inception-v3 weights not found; {f'{fetch}, or ' if fetch else ''}download "
+            f"{FID_WEIGHTS_URL} (sha256 {FID_WEIGHTS_SHA256}) to that path, or pass another path "
+            "(srkit eval --inception-weights FILE)"
         )
     return found
-
-
-def download_weights(dest: str | Path | None = None, progress: bool = True) -> Path:
-    """Download the published weights to ``dest`` (default :func:`default_weights_path`), checking
-    :data:`FID_WEIGHTS_SHA256` and :data:`FID_WEIGHTS_BYTES`; an existing file is kept as it is."""
-    target = Path(dest) if dest is not None else default_weights_path()
-    if target.is_file():
-        return target
-    return download_file(
-        FID_WEIGHTS_URL, target, sha256=FID_WEIGHTS_SHA256, size=FID_WEIGHTS_BYTES, progress=progress
-    )
 
 
 # --------------------------------------------------------------------------------------------------

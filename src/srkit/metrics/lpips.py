@@ -19,17 +19,22 @@ The result is ``(N,)``: 0 for identical images, larger for perceptually more dif
 Weights. The linear layers are the published v0.1 files ``alex.pth`` / ``vgg.pth`` of the official
 package (keys ``lin0.model.1.weight`` ... ``lin4.model.1.weight``, shape ``(1, C, 1, 1)``; ``model.0``
 is a Dropout used in training, an identity here), looked up as ``<srkit cache>/lpips/v0.1/<net>.pth``
-(:func:`default_lin_weights_path`) unless a path is given. The backbones are torchvision's ImageNet
+(:func:`default_lin_weights_path`), then in an installed ``lpips`` package
+(``site-packages/lpips/weights/v0.1/<net>.pth``, found without importing it:
+:func:`installed_lin_weights_path`), unless a path is given. The backbones are torchvision's ImageNet
 files ``alexnet-owt-7be5be79.pth`` / ``vgg16-397923af.pth`` in ``<srkit cache>/weights/``
-(:func:`default_backbone_weights_path`, shared with :mod:`srkit.archs.vgg`) unless a path is given. A
-missing file is a one-line :class:`~srkit.errors.SrkitError` naming the expected path and where the
-official file comes from. ``None`` instead of a path builds random backbone weights (tests) or
+(:func:`default_backbone_weights_path`, shared with :mod:`srkit.archs.vgg`) unless a path is given.
+``srkit fetch-weights lpips-alex`` (or ``lpips-vgg``) downloads and verifies both files into those cache
+paths (:mod:`srkit.io.weight_files`). A missing file is a one-line :class:`~srkit.errors.SrkitError`
+naming the expected path, where the official file comes from and how to pass other paths. ``None``
+instead of a path builds random backbone weights (tests) or
 all-ones linear weights (the paper's uncalibrated baseline "lin = off": the channel sum of the squared
 normalised differences).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +47,7 @@ from torch import nn
 from srkit.archs.vgg import VGGFeatureExtractor, default_weights_path, weights_url
 from srkit.errors import SrkitError
 from srkit.io.safe_load import read_checkpoint
+from srkit.io.weight_files import LPIPS_LIN_URL, fetch_hint
 from srkit.settings import cache_dir
 
 __all__ = [
@@ -52,6 +58,7 @@ __all__ = [
     "AlexNetFeatures",
     "default_backbone_weights_path",
     "default_lin_weights_path",
+    "installed_lin_weights_path",
     "lin_state_dict",
     "lpips_uint8",
     "normalize_channels",
@@ -74,7 +81,10 @@ MIN_SIZE = {"alex": 31, "vgg": 16}
 
 ALEXNET_WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_WEIGHTS_FILE
-LIN_WEIGHTS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/{net}.pth"
+#: The official linear layers (``.format(net=...)``), pinned to a commit of the authors' repository.
+LIN_WEIGHTS_URL = LPIPS_LIN_URL
+#: How ``srkit eval`` takes other weight files than the cache's.
+EVAL_FLAGS = "srkit eval --lpips-weights FILE --lpips-backbone FILE"
 #: VGG16 layers whose outputs are the LPIPS taps.
 VGG_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
@@ -173,6 +183,31 @@ def default_lin_weights_path(net: str) -> Path:
     return cache_dir() / "lpips" / "v0.1" / f"{net}.pth"
 
 
+def installed_lin_weights_path(net: str) -> Path | None:
+    """``<site-packages>/lpips/weights/v0.1/<net>.pth`` of an installed ``lpips`` package (``pip install
+    lpips`` ships them), or ``None``. The package is located with :func:`importlib.util.find_spec`,
+    never imported (importing it imports torchvision)."""
+    _check_net(net)
+    try:
+        spec = importlib.util.find_spec("lpips")
+    except (ImportError, ValueError):  # ValueError: a module of that name without a spec
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / "weights" / "v0.1" / f"{net}.pth"
+        if path.is_file():
+            return path
+    return None
+
+
+def _default_lin(net: str) -> Path:
+    """The cache's linear layers when there, else an installed lpips package's, else the cache path
+    (reported missing)."""
+    cached = default_lin_weights_path(net)
+    if cached.is_file():
+        return cached
+    return installed_lin_weights_path(net) or cached
+
+
 def default_backbone_weights_path(net: str) -> Path:
     """``<srkit cache>/weights/<torchvision file>``: ``alexnet-owt-7be5be79.pth`` or
     ``vgg16-397923af.pth`` (the folder :mod:`srkit.archs.vgg` uses too)."""
@@ -201,14 +236,14 @@ def resolve_lpips_weights(
             one comes from.
     """
     _check_net(net)
-    lin = _pick(lin_weights, default_lin_weights_path(net))
+    lin = _pick(lin_weights, _default_lin(net))
     backbone = _pick(backbone_weights, default_backbone_weights_path(net))
     missing = []
     if lin is not None and not lin.is_file():
         missing.append(
             f"{lin}: LPIPS v0.1 {net} linear-layer weights not found (the official {net}.pth of the lpips "
-            f"package: {LIN_WEIGHTS_URL.format(net=net)}; also in 'pip install lpips' under "
-            "lpips/weights/v0.1/)"
+            f"package: {LIN_WEIGHTS_URL.format(net=net)}; an installed lpips package's "
+            "lpips/weights/v0.1/ is looked in too)"
         )
     if backbone is not None and not backbone.is_file():
         missing.append(
@@ -216,7 +251,12 @@ def resolve_lpips_weights(
             f"(torchvision's file: {_backbone_url(net)})"
         )
     if missing:
-        raise SrkitError("; ".join(missing) + "; download them to those paths or pass other paths")
+        defaults = (default_lin_weights_path(net), default_backbone_weights_path(net))
+        fetch = fetch_hint(f"{net}.pth") if any(p in defaults for p in (lin, backbone)) else ""
+        how = f"{fetch.replace('verifies it', 'verifies them')}, " if fetch else ""
+        raise SrkitError(
+            "; ".join(missing) + f"; {how}download them to those paths or pass other paths ({EVAL_FLAGS})"
+        )
     return lin, backbone
 
 

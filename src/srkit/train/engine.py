@@ -8,6 +8,12 @@ Per step: take batch ``step`` of the resumable loader, move it to the device (ch
 a log record, validation (rank 0, the EMA network when EMA is on), ``best.safetensors``, the training
 state and ``latest.safetensors``. At the end ``model.safetensors`` (EMA weights when EMA is on).
 
+Before anything is built, every configured data folder is checked (:func:`~srkit.train.loaders.
+check_data_folders`). Ctrl-C stops at the next step boundary: the training state is saved as a periodic
+checkpoint saves it and :class:`~srkit.train.interrupt.TrainingInterrupted` is raised (``srkit train``
+prints the command that resumes the run and exits with 130); a second Ctrl-C stops at once
+(:mod:`srkit.train.interrupt`).
+
 Run folder (``runs/<name>`` unless ``--out``): ``config.yaml`` (the resolved config), ``state.pt`` (exact
 resume), ``model.safetensors``, ``best.safetensors``, ``latest.safetensors``, ``checkpoints/``,
 ``log.jsonl``, ``train.csv``, ``val.csv``, ``tb/``. A file of it that cannot be written (a full disk) stops
@@ -16,7 +22,9 @@ the run with one line naming the file (:mod:`srkit.train.disk`).
 Exactness: the data of step ``k`` depends only on ``(seed, k)``, and the state file holds the network,
 EMA, objective (optimisers, schedulers), scaler and every RNG, so an interrupted run resumed from its last
 state ends with the same weights, bit for bit, as an uninterrupted one on the same hardware and thread
-count (on CUDA also set ``train.deterministic: true``).
+count (on CUDA also set ``train.deterministic: true``). The state also holds the running sums of the
+logged values since the last log record, so the first record after a resume averages over the same
+window as the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ from srkit.train import distributed as D
 from srkit.train.config import TrainConfig, config_to_dict, diff_keys, dump_config
 from srkit.train.disk import with_disk_hint, writing
 from srkit.train.ema import EMA
-from srkit.train.loaders import prepare_batch, train_loader
+from srkit.train.interrupt import StopRequest, TrainingInterrupted
+from srkit.train.loaders import check_data_folders, prepare_batch, train_loader
 from srkit.train.logging import RunLogger
 from srkit.train.network import build_network, load_init_weights
 from srkit.train.objectives import Objective, StepContext, build_objective
@@ -146,6 +155,7 @@ class Engine:
     as a :class:`~srkit.train.objectives.StepContext` (:attr:`context`)."""
 
     def __init__(self, config: TrainConfig, run_dir: Path) -> None:
+        check_data_folders(config)  # a missing folder is reported before anything is built or run
         self.config = config
         self.run_dir = Path(run_dir)
         self.total_steps = config.train.steps
@@ -166,6 +176,9 @@ class Engine:
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.last_val: dict[str, dict[str, float]] = {}
+        self.meter = Meter(0)
+        self.stop = StopRequest()
+        self._saved_step: int | None = None
 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         model = build_network(config)
@@ -262,8 +275,18 @@ class Engine:
         saved = f"the last saved state is {last}" if last.exists() else "no state was saved yet"
         return (
             f"step {self.step + 1}: {what} is {value} (training diverged); stopped without saving; "
-            f"{saved}; lower optim.lr, set train.grad_clip or use train.precision=fp32"
+            f"{saved}; {self._divergence_hint()}"
         )
+
+    def _divergence_hint(self) -> str:
+        """What may keep the run finite: a lower learning rate, (tighter) gradient clipping, and fp32 only
+        for a run that is not fp32 already."""
+        hints = ["lower optim.lr"]
+        clip = self.config.train.grad_clip
+        hints.append("set train.grad_clip" if clip is None else f"lower train.grad_clip (now {clip:g})")
+        if self.precision != "fp32":
+            hints.append(f"use train.precision=fp32 (this run uses {self.precision})")
+        return ", ".join(hints[:-1]) + " or " + hints[-1]
 
     @property
     def eval_model(self) -> nn.Module:
@@ -275,6 +298,7 @@ class Engine:
     def state_dict(self) -> dict[str, Any]:
         """The training state (collective: every process contributes its RNG state)."""
         rng = D.all_gather_objects(capture_rng_state())
+        meters = D.all_gather_objects(self.meter.state_dict())  # each process averages its own batches
         return {
             "step": self.step,
             "world_size": self.dist.world_size,
@@ -283,7 +307,7 @@ class Engine:
             "objective": self.objective.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng,
-            "trainer": {"best": self.best},
+            "trainer": {"best": self.best, "meters": meters},
             "config": config_to_dict(self.config),
         }
 
@@ -299,6 +323,8 @@ class Engine:
             self.scaler.load_state_dict(state["scaler"])
         self.best = state["trainer"].get("best")
         self.step = int(state["step"])
+        self.meter = Meter(self.step)
+        self.meter.load_state_dict(_own_meter(state["trainer"].get("meters"), self.dist))
         rng = state["rng"]
         if len(rng) == self.dist.world_size:
             restore_rng_state(rng[self.dist.rank])
@@ -347,6 +373,31 @@ class Engine:
             save_state(self.run_dir / STATE_FILE, state)
             self.export(self.run_dir / LATEST_WEIGHTS, self.last_val)
         D.barrier()
+        self._saved_step = self.step
+
+    def _stop_requested(self) -> bool:
+        """Whether Ctrl-C was pressed on any process (every process stops after the same step)."""
+        return not D.all_true(not self.stop.requested, self.device)
+
+    def _interrupted(self, logger: RunLogger) -> TrainingInterrupted:
+        """Save the training state after this step (unless it was just saved) for Ctrl-C."""
+        if self._saved_step != self.step:
+            self._save(logger)
+        return TrainingInterrupted(self.step, self.run_dir / STATE_FILE, self.run_dir, main=self.dist.is_main)
+
+    def _until_stopped(self, batches: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``batches``; when Ctrl-C has been pressed, a loader that fails (its worker processes got the
+        SIGINT too) ends them instead, at the step boundary where the loop stops anyway."""
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception:
+                if self.stop.requested:
+                    return
+                raise
+            yield batch
 
     def _maybe_best(self, metrics: dict[str, dict[str, float]], logger: RunLogger) -> None:
         if not metrics or self.step < self.config.train.best_checkpoint_warmup:
@@ -427,10 +478,27 @@ class Engine:
             )
         if self.init_note and self.step == 0:
             logger.print(self.init_note)
-        meter = Meter(self.step)
-        batches = self._batches(self.step) if self.step < self.total_steps else iter(())
         self.raw_model.train()
-        for batch in batches:
+        with self.stop.installed():
+            self._train_steps(sets, logger)
+        if sets and not self.last_val:
+            self.last_val, _ = validate(self.eval_model, sets, cfg, self.device)
+        weights = self.run_dir / FINAL_WEIGHTS
+        if main:
+            self.export(weights, self.last_val)
+            logger.print(f"wrote {weights}")
+        D.barrier()
+        return TrainResult(self.run_dir, self.step, weights, dict(self.last_val), self.best)
+
+    def _train_steps(self, sets: ValSets, logger: RunLogger) -> None:
+        """The steps from :attr:`step` to ``train.steps``, each with its log record and periodic work
+        when due; Ctrl-C stops after a step (:meth:`_interrupted`)."""
+        cfg = self.config
+        meter = self.meter
+        meter.restart_timer(self.step)
+        stopped = False
+        batches = self._batches(self.step) if self.step < self.total_steps else iter(())
+        for batch in self._until_stopped(batches):
             values = self.train_step(batch)
             meter.add(values)
             logger.step(self.step, values)
@@ -444,15 +512,14 @@ class Engine:
                 self._periodic(sets, logger)
             if self.step >= self.total_steps:
                 break
+            if self._stop_requested():
+                stopped = True
+                break
+        else:
+            stopped = self.stop.requested  # the loader ended early: Ctrl-C reached its workers
         del batches
-        if sets and not self.last_val:
-            self.last_val, _ = validate(self.eval_model, sets, cfg, self.device)
-        weights = self.run_dir / FINAL_WEIGHTS
-        if main:
-            self.export(weights, self.last_val)
-            logger.print(f"wrote {weights}")
-        D.barrier()
-        return TrainResult(self.run_dir, self.step, weights, dict(self.last_val), self.best)
+        if stopped and self.step < self.total_steps:
+            raise self._interrupted(logger)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One step: the objective's update, the scaler update, the non-finite guard, EMA; returns the
@@ -479,9 +546,27 @@ class Engine:
             self._save(logger)
 
 
+def _own_meter(meters: list[dict[str, Any]] | None, dist: D.DistInfo) -> dict[str, Any] | None:
+    """This process's saved log window (``None`` in states of older versions): its own when the job has
+    as many processes as the saved one, else the mean of the saved ones (the logged record, a mean over
+    processes, stays the same)."""
+    if not meters:
+        return None
+    if len(meters) == dist.world_size:
+        return meters[dist.rank]
+    keys = meters[0]["sums"]
+    sums = {k: sum(m["sums"].get(k, 0.0) for m in meters) / len(meters) for k in keys}
+    return {"sums": sums, "count": meters[0]["count"]}
+
+
 class Meter:
     """Running means of the logged values over a window of steps, and the training speed in the window
-    with validation and checkpoint time left out."""
+    with validation and checkpoint time left out.
+
+    The sums and the count are part of the training state (:meth:`state_dict`), so a resumed run's first
+    record averages over the same steps as the uninterrupted run's; the speed is measured from the
+    resume on (:meth:`restart_timer`).
+    """
 
     def __init__(self, step: int) -> None:
         self.reset(step)
@@ -490,9 +575,24 @@ class Meter:
         """Start a new window after ``step``."""
         self.sums: dict[str, float] = {}
         self.count = 0
+        self.restart_timer(step)
+
+    def restart_timer(self, step: int) -> None:
+        """Measure the speed from now, after ``step`` (the window's sums are kept)."""
         self.start_step = step
         self.start = time.perf_counter()
         self.excluded = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The window's sums and step count (plain floats and ints)."""
+        return {"sums": dict(self.sums), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state_dict`'s output (``None``: an empty window)."""
+        if not state:
+            return
+        self.sums = {str(k): float(v) for k, v in state["sums"].items()}
+        self.count = int(state["count"])
 
     def add(self, values: dict[str, float]) -> None:
         """Add one step's values."""

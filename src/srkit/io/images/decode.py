@@ -1,8 +1,9 @@
 """Decoding: :func:`read_image` (pixels and metadata) and :func:`read_header` (format, mode and size only),
 behind the header checks of :mod:`srkit.io.images.limits` (pixel limit, bomb ratio).
 
-- Only PNG, JPEG, WebP, TIFF, BMP and GIF are decoded (GIF and animated PNG/WebP: frame 1, the frame
-  count in ``ImageInfo.frames``); the format comes from the file's signature, not its suffix. The pixel
+- Only PNG, JPEG, WebP, TIFF, BMP and GIF are decoded (animated GIF/PNG/WebP and multi-page TIFF:
+  frame 1, the frame count in ``ImageInfo.frames``; :mod:`srkit.io.images.animation` reads every
+  frame); the format comes from the file's signature, not its suffix. The pixel
   limit and the bomb ratio are checked on the header before any pixel is decoded. PIL's own
   decompression-bomb check runs in ``PIL.Image.open``, which this module bypasses by calling the
   registered plugin factories directly. Pillow repeats the check inside its TIFF and WebP plugins, so for
@@ -326,21 +327,26 @@ def _wide_layout(im: ImageFile.ImageFile) -> tuple[str, str] | None:
     return None
 
 
-def _reload(fp: IO[bytes], path: Path, limit: int, rawmode: str, orientation: int) -> np.ndarray:
-    """Open and decode the file again with every tile unpacked through ``rawmode``; upright bytes."""
+def _reload(
+    fp: IO[bytes], path: Path, limit: int, rawmode: str, orientation: int, frame: int = 0
+) -> np.ndarray:
+    """Open and decode the file (its ``frame``: a TIFF page) again with every tile unpacked through
+    ``rawmode``; upright bytes."""
     fp.seek(0)
     im = _open_pil(fp, path, limit)
+    if frame:
+        im.seek(frame)
     im.tile = [_with_rawmode(t, rawmode) for t in im.tile]
     _load(im, path)
     return np.asarray(_upright(im, orientation))
 
 
 def _decode_split16(
-    high: np.ndarray, fp: IO[bytes], path: Path, limit: int, rawmode: str, orientation: int
+    high: np.ndarray, fp: IO[bytes], path: Path, limit: int, rawmode: str, orientation: int, frame: int = 0
 ) -> np.ndarray:
     """16-bit RGB/RGBA: Pillow keeps the high byte of each sample (``high``); decoding again with the byte
     order swapped yields the low bytes. Both passes reuse Pillow's decompression and unfiltering."""
-    low = _reload(fp, path, limit, _swap_endian(rawmode), orientation)
+    low = _reload(fp, path, limit, _swap_endian(rawmode), orientation, frame)
     return (high.astype(np.uint16) << 8) | low.astype(np.uint16)
 
 
@@ -428,8 +434,11 @@ def _decode_standard(im: PILImage.Image, path: Path, orientation: int) -> _Decod
     return _Decoded(data=data, has_alpha=has_alpha, bit_depth=8)
 
 
-def _decode(im: ImageFile.ImageFile, fp: IO[bytes], path: Path, limit: int) -> tuple[_Decoded, int]:
-    """Decode the opened image; returns the upright pixels and the EXIF orientation that was applied."""
+def _decode(
+    im: ImageFile.ImageFile, fp: IO[bytes], path: Path, limit: int, frame: int = 0
+) -> tuple[_Decoded, int]:
+    """Decode the opened image (moved to ``frame``, a TIFF page); returns the upright pixels and the EXIF
+    orientation that was applied."""
     wide = _wide_layout(im)
     _load(im, path)
     orientation = _orientation(im)
@@ -441,7 +450,7 @@ def _decode(im: ImageFile.ImageFile, fp: IO[bytes], path: Path, limit: int) -> t
             data=_decode_la16(fp, path, limit, orientation), has_alpha=True, bit_depth=16, mode="LA;16"
         ), orientation
     high = np.asarray(_upright(im, orientation))
-    data, keyed = _decode_split16(high, fp, path, limit, rawmode, orientation), False
+    data, keyed = _decode_split16(high, fp, path, limit, rawmode, orientation, frame), False
     if im.mode == "RGB":
         data, keyed = _with_colour_key(data, im.info, 65535)
     return _Decoded(

@@ -3,9 +3,11 @@
 8-bit files are written by Pillow; Pillow cannot write 16-bit colour, so 16-bit PNG and TIFF files are
 written by the small numpy encoders of :mod:`srkit.io.images.png16` and :mod:`srkit.io.images.tiff16`.
 
+GIF files are quantised per frame by :mod:`srkit.io.images.gif` (256 colours, on/off transparency).
+
 **Provenance marker.** Given ``provenance``, :func:`write_image` records that srkit wrote the file, in
 an XMP packet (the metadata every format but BMP carries: a PNG ``iTXt`` chunk ``XML:com.adobe.xmp``,
-a JPEG APP1 segment, a WebP ``XMP`` chunk, TIFF tag 700)::
+a JPEG APP1 segment, a WebP ``XMP`` chunk, TIFF tag 700, a GIF comment extension)::
 
     <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
     <rdf:Description rdf:about="" xmlns:srkit="urn:srkit:provenance:1#" srkit:source="a.png"
@@ -39,7 +41,8 @@ from PIL import PngImagePlugin, features
 
 from srkit.errors import ImageError, one_line
 from srkit.io.atomic import NotReplacedError, Overwrite, atomic_open
-from srkit.io.images.pixels import array_to_depth, planes_to_ints
+from srkit.io.images.gif import TRANSPARENT_INDEX, gif_frame
+from srkit.io.images.pixels import array_to_depth, composite_over, planes_to_ints
 from srkit.io.images.png16 import png16_bytes
 from srkit.io.images.tiff16 import tiff16_bytes
 from srkit.io.images.types import (
@@ -49,7 +52,9 @@ from srkit.io.images.types import (
     FORMAT_NAMES,
     FORMATS,
     IMAGE_SUFFIXES,
+    NO_ALPHA_FORMATS,
     PNG_COMPRESS_LEVEL,
+    SIXTEEN_BIT_FORMATS,
     SUFFIX_FORMATS,
     Image,
 )
@@ -58,7 +63,6 @@ from srkit.version import __version__
 __all__ = ["PNG_COMPRESS_LEVEL", "provenance_xmp", "read_provenance", "write_image"]
 
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
-_SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,12 +128,33 @@ def _fit_channels(data: np.ndarray, fmt: str, bit_depth: int) -> np.ndarray:
     """Adapt the ``(H, W, C)`` channel layout to what ``fmt`` stores: JPEG and BMP drop alpha (a view),
     WebP has no gray, and Pillow cannot read 16-bit gray+alpha TIFF, so that becomes 16-bit RGBA."""
     channels = data.shape[2]
-    if fmt in ("JPEG", "BMP") and channels in (2, 4):
+    if fmt in NO_ALPHA_FORMATS and channels in (2, 4):
         return data[..., :-1]
     expand_gray = fmt == "WEBP" or (fmt == "TIFF" and bit_depth == 16 and channels == 2)
     if expand_gray and channels in (1, 2):
         return np.concatenate([data[..., :1]] * 3 + [data[..., 1:]], axis=2)
     return data
+
+
+def fit_data(
+    data: np.ndarray, fmt: str, depth: int, background: tuple[int, int, int] | None = None
+) -> np.ndarray:
+    """:func:`_fit_channels`, after compositing alpha over ``background`` for a format without alpha."""
+    if background is not None and fmt in NO_ALPHA_FORMATS and data.shape[2] in (2, 4):
+        data = composite_over(data, background)
+    return _fit_channels(data, fmt, depth)
+
+
+def check_background(background: Any, path: Path) -> tuple[int, int, int] | None:
+    """``background`` as an 8-bit ``(r, g, b)``, or ``None``; anything else is an :class:`ImageError`."""
+    if background is None:
+        return None
+    values = tuple(background) if isinstance(background, (tuple, list)) else ()
+    if len(values) == 3 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in values
+    ):
+        return values[0], values[1], values[2]
+    raise ImageError(path, f"background must be three integers from 0 to 255 (r, g, b), got {background!r}")
 
 
 def _icc_fits(icc: bytes, channels: int) -> bool:
@@ -156,7 +181,7 @@ def _resolve_depth(bit_depth: int | None, natural: int, fmt: str, path: Path) ->
     if bit_depth is not None and bit_depth not in (8, 16):
         raise ImageError(path, f"bit_depth must be 8 or 16, got {bit_depth!r}")
     depth = natural if bit_depth is None else bit_depth
-    return depth if fmt in _SIXTEEN_BIT_FORMATS else 8
+    return depth if fmt in SIXTEEN_BIT_FORMATS else 8
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,11 +192,11 @@ def _resolve_depth(bit_depth: int | None, natural: int, fmt: str, path: Path) ->
 def _pillow_params(fmt: str, meta: _Meta, quality: int, lossless: bool) -> dict[str, Any]:
     """Keyword arguments for ``PIL.Image.save``."""
     params: dict[str, Any] = {}
-    if meta.icc_profile and fmt != "BMP":
+    if meta.icc_profile and fmt not in ("BMP", "GIF"):
         params["icc_profile"] = meta.icc_profile
     if meta.exif and fmt in EXIF_FORMATS:
         params["exif"] = meta.exif
-    if meta.dpi and fmt != "WEBP":
+    if meta.dpi and fmt not in ("WEBP", "GIF"):
         params["dpi"] = meta.dpi
     if fmt == "JPEG":
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
@@ -181,22 +206,43 @@ def _pillow_params(fmt: str, meta: _Meta, quality: int, lossless: bool) -> dict[
         params["compress_level"] = PNG_COMPRESS_LEVEL
     elif fmt == "TIFF" and features.check("libtiff"):
         params["compression"] = "tiff_adobe_deflate"
-    if meta.xmp and fmt == "PNG":
-        params["pnginfo"] = PngImagePlugin.PngInfo()
-        params["pnginfo"].add_itxt(_PNG_XMP_KEY, meta.xmp.decode())
-    elif meta.xmp and fmt == "TIFF":
-        params["tiffinfo"] = {700: meta.xmp}
-    elif meta.xmp and fmt in ("JPEG", "WEBP"):
-        params["xmp"] = meta.xmp
+    elif fmt == "GIF":
+        params["optimize"] = False  # keep each frame's palette and indices as gif_frame made them
+    if meta.xmp:
+        params.update(_xmp_params(fmt, meta.xmp))
     return params
+
+
+def _xmp_params(fmt: str, xmp: bytes) -> dict[str, Any]:
+    """``PIL.Image.save`` arguments storing the XMP packet ``xmp`` (GIF: as a comment extension)."""
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(_PNG_XMP_KEY, xmp.decode())
+        return {"pnginfo": info}
+    if fmt == "TIFF":
+        return {"tiffinfo": {700: xmp}}
+    if fmt == "GIF":
+        return {"comment": xmp}
+    return {"xmp": xmp} if fmt in ("JPEG", "WEBP") else {}
 
 
 def _save_pillow(
     fp: IO[bytes], data: np.ndarray, fmt: str, meta: _Meta, quality: int, lossless: bool
 ) -> None:
     """8-bit ``(H, W, C)`` data through Pillow."""
-    im = PILImage.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA
-    im.save(fp, format=fmt, **_pillow_params(fmt, meta, quality, lossless))
+    params = _pillow_params(fmt, meta, quality, lossless)
+    if fmt == "GIF":
+        im = gif_frame(data, transparent=has_transparency(data))
+        if "transparency" in im.info:
+            params["transparency"] = TRANSPARENT_INDEX
+    else:
+        im = PILImage.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA
+    im.save(fp, format=fmt, **params)
+
+
+def has_transparency(data: np.ndarray) -> bool:
+    """Whether 8-bit ``(H, W, C)`` data has alpha (C = 2 or 4) and a pixel GIF would make transparent."""
+    return data.shape[2] in (2, 4) and bool((data[..., -1] < 128).any())
 
 
 def _encoder(
@@ -230,6 +276,7 @@ def write_image(
     lossless: bool = False,
     provenance: Mapping[str, str] | None = None,
     overwrite: Overwrite = True,
+    background: tuple[int, int, int] | None = None,
 ) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
 
@@ -239,9 +286,11 @@ def write_image(
     uint16 -> 16-bit files; a conversion between the two depths rounds as the float path does), so large
     images can be written without several full-size float32 copies. The format comes from the suffix
     unless ``format`` is given. ``bit_depth`` defaults to the input's (16 for uint16 arrays and 16-bit
-    images); only PNG and TIFF store 16 bits, the other formats get 8. JPEG and BMP drop alpha; WebP stores
-    gray as RGB. ``quality`` (1-100) applies to JPEG and lossy WebP (JPEG at 90+ uses 4:4:4 chroma);
-    ``lossless`` selects lossless WebP. Missing parent folders are created.
+    images); only PNG and TIFF store 16 bits, the other formats get 8. JPEG and BMP drop alpha, or
+    composite the image over ``background`` (an 8-bit RGB colour) when it is given; WebP stores gray as
+    RGB; GIF is quantised to 256 colours with on/off transparency (:mod:`srkit.io.images.gif`).
+    ``quality`` (1-100) applies to JPEG and lossy WebP (JPEG at 90+ uses 4:4:4 chroma); ``lossless``
+    selects lossless WebP. Missing parent folders are created.
 
     Metadata: ``icc_profile``, ``exif`` (the raw block with its ``b"Exif\\0\\0"`` prefix, as in
     :attr:`ImageInfo.exif`) and ``dpi`` (``(x, y)``) override what an :class:`Image` carries (``None``
@@ -270,7 +319,7 @@ def write_image(
         planes, natural_depth, meta = _planes(image, target)
         depth = _resolve_depth(bit_depth, natural_depth, fmt, target)
         data = planes_to_ints(planes, depth)
-    data = _fit_channels(data, fmt, depth)
+    data = fit_data(data, fmt, depth, check_background(background, target))
     if icc_profile is not None:
         meta.icc_profile = icc_profile or None
     if exif is not None:
@@ -350,8 +399,8 @@ def read_provenance(path: str | Path) -> dict[str, str] | None:
             if not stat.S_ISREG(os.fstat(fp.fileno()).st_mode):
                 return None
             warnings.simplefilter("ignore")  # decompression-bomb and format warnings: only metadata is read
-            with PILImage.open(fp, formats=("PNG", "JPEG", "WEBP", "TIFF")) as im:
-                xmp = im.info.get("xmp")
+            with PILImage.open(fp, formats=("PNG", "JPEG", "WEBP", "TIFF", "GIF")) as im:
+                xmp = im.info.get("comment") if im.format == "GIF" else im.info.get("xmp")
     except Exception:  # anything Pillow raises on a file that is not ours means "no marker"
         return None
     text = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp or "")

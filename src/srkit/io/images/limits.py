@@ -4,6 +4,10 @@
   ``available bytes // BYTES_PER_INPUT_PIXEL`` (at least :data:`MIN_DEFAULT_MAX_PIXELS`); the available
   memory is ``MemAvailable`` of ``/proc/meminfo`` (else free pages from ``os.sysconf``), lowered to what a
   cgroup memory limit leaves. ``$SRKIT_MAX_PIXELS`` or an explicit ``max_pixels`` replace it.
+- **Frames**: a file read frame by frame (:mod:`srkit.io.images.animation`) has all its frames' pixels
+  counted against the pixel limit, and at most :data:`DEFAULT_MAX_FRAMES` frames (``$SRKIT_MAX_FRAMES``
+  or ``max_frames`` replace it): a small GIF of a million one-pixel updates of a large canvas is refused
+  before any frame is upscaled.
 - **Bomb ratio**: declared bytes of samples per byte of file. A file far smaller than its declared pixels
   could hold is a decompression bomb or a forged header (a 1 KB JPEG whose header says 20000x19999);
   limits in :mod:`srkit.io.images.types`, ``$SRKIT_MAX_RATIO`` replaces them.
@@ -27,8 +31,10 @@ from srkit.errors import ImageError, PixelLimitError
 from srkit.io.images.types import (
     BOMB_MIN_PIXELS,
     BYTES_PER_INPUT_PIXEL,
+    DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
     JPEG_MAX_RATIO_PER_COMPONENT,
+    MAX_FRAMES_ENV,
     MAX_PIXELS_ENV,
     MAX_RATIO,
     MAX_RATIO_ENV,
@@ -37,11 +43,13 @@ from srkit.io.images.types import (
 
 __all__ = [
     "available_memory",
+    "check_frame_limit",
     "check_pixel_limit",
     "check_ratio",
     "default_max_pixels",
     "pil_limit",
     "pil_limit_if_needed",
+    "resolve_max_frames",
     "resolve_max_pixels",
     "resolve_max_ratio",
 ]
@@ -163,7 +171,43 @@ def check_pixel_limit(size: tuple[int, int], limit: int, path: Path) -> None:
         raise PixelLimitError(
             path,
             f"image is {width}x{height} = {width * height} pixels, more than the limit of {limit} "
-            f"(raise it with max_pixels or {MAX_PIXELS_ENV})",
+            f"(raise it with --max-pixels, max_pixels= or {MAX_PIXELS_ENV})",
+        )
+
+
+def resolve_max_frames(max_frames: int | None, path: str | Path = "<image>") -> int:
+    """The frame limit: ``max_frames`` if given, else ``$SRKIT_MAX_FRAMES``, else
+    :data:`DEFAULT_MAX_FRAMES`."""
+    if max_frames is not None:
+        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames <= 0:
+            raise ImageError(path, f"max_frames must be a positive integer, got {max_frames!r}")
+        return max_frames
+    env = os.environ.get(MAX_FRAMES_ENV, "").strip()
+    if not env:
+        return DEFAULT_MAX_FRAMES
+    try:
+        value = int(env)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ImageError(path, f"{MAX_FRAMES_ENV}={env!r} is not a positive integer")
+    return value
+
+
+def check_frame_limit(path: Path, count: int, pixels: int, limit: int, max_frames: int) -> None:
+    """Refuse a file of ``count`` frames holding ``pixels`` pixels in all (from the frame headers) when
+    it has more than ``max_frames`` frames or more than ``limit`` pixels."""
+    if count > max_frames:
+        raise PixelLimitError(
+            path,
+            f"file has {count} frames, more than the limit of {max_frames} "
+            f"(raise it with max_frames or {MAX_FRAMES_ENV})",
+        )
+    if pixels > limit:
+        raise PixelLimitError(
+            path,
+            f"its {count} frames hold {pixels} pixels in all, more than the limit of {limit} for all frames "
+            f"together (raise it with --max-pixels, max_pixels= or {MAX_PIXELS_ENV})",
         )
 
 

@@ -9,7 +9,7 @@ import torch
 
 from srkit.colour import UINT8_MAX, UINT16_MAX, quantize
 
-__all__ = ["image_to_uint8", "image_to_uint16", "uint8_to_tensor"]
+__all__ = ["composite_over", "image_to_uint8", "image_to_uint16", "uint8_to_tensor"]
 
 
 def _quantize(pixels: torch.Tensor, maximum: int) -> torch.Tensor:
@@ -94,3 +94,25 @@ def array_to_depth(arr: np.ndarray, depth: int) -> np.ndarray:
             narrow[start : start + rows] = block
         return narrow
     return data
+
+
+def composite_over(data: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """uint8/uint16 ``(H, W, C)`` with alpha last (C = 2 or 4) composited over the 8-bit colour
+    ``background``: ``(H, W, C - 1)`` of the same dtype, or RGB when gray meets a colour that is not
+    gray. Each value is ``round(v * a + b * (1 - a))`` (half up), computed exactly in integers, a block of
+    rows at a time (no full-size float copy)."""
+    if data.ndim != 3 or data.shape[2] not in (2, 4):
+        raise ValueError(f"expected (H, W, 2) or (H, W, 4) with alpha last, got shape {data.shape}")
+    peak = UINT16_MAX if data.dtype == np.uint16 else UINT8_MAX
+    colours = 1 if data.shape[2] == 2 and len(set(background)) == 1 else 3
+    scale = 257 if data.dtype == np.uint16 else 1
+    under = np.array(background[:colours], dtype=np.uint64) * scale
+    out = np.empty((*data.shape[:2], colours), dtype=data.dtype)
+    rows = max(1, _CONVERT_BLOCK // max(1, data.shape[1] * data.shape[2]))
+    for start in range(0, data.shape[0], rows):
+        block = data[start : start + rows].astype(np.uint64)
+        alpha = block[..., -1:]
+        colour = block[..., :-1]
+        mixed = colour * alpha + under * (peak - alpha) + peak // 2
+        out[start : start + rows] = mixed // peak
+    return out

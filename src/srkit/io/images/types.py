@@ -12,8 +12,10 @@ import torch
 
 __all__ = [
     "BYTES_PER_INPUT_PIXEL",
+    "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "MAX_FRAMES_ENV",
     "MAX_PIXELS_ENV",
     "MAX_RATIO",
     "MAX_RATIO_ENV",
@@ -24,7 +26,7 @@ __all__ = [
     "is_image_file",
 ]
 
-#: Suffixes of the files srkit reads (folder scans, datasets): every written format's and GIF's.
+#: Suffixes of the files srkit reads (folder scans, datasets) and writes.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 # --- The pixel limit (see docs/limits.md). By default it is what the machine's available memory can
@@ -57,12 +59,28 @@ JPEG_MAX_RATIO_PER_COMPONENT: float = 512.0
 BOMB_MIN_PIXELS: int = 1 << 24
 MAX_RATIO_ENV = "SRKIT_MAX_RATIO"
 
-#: The formats srkit encodes (Pillow names); it decodes these and :data:`READ_FORMATS`.
-FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
-FORMAT_NAMES = "PNG, JPEG, WebP, TIFF or BMP"
-#: The formats srkit decodes: the written ones and GIF (its first frame).
-READ_FORMATS = (*FORMATS, "GIF")
-READ_FORMAT_NAMES = "PNG, JPEG, WebP, TIFF, BMP or GIF"
+# --- Animations and multi-page files (:mod:`srkit.io.images.animation`): every frame counts against the
+# pixel limit (width * height * frames: the GIF, APNG and WebP encoders hold every output frame until the
+# file is written), and the number of frames against DEFAULT_MAX_FRAMES (each frame costs a pass through
+# the upscaler however small it is). ``$SRKIT_MAX_FRAMES`` or ``max_frames=`` replace it.
+
+#: Most frames (pages) of one file read frame by frame.
+DEFAULT_MAX_FRAMES: int = 10_000
+MAX_FRAMES_ENV = "SRKIT_MAX_FRAMES"
+
+#: The formats srkit encodes (Pillow names); GIF with a palette of at most 256 colours per frame.
+FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
+FORMAT_NAMES = "PNG, JPEG, WebP, TIFF, BMP or GIF"
+#: The formats srkit decodes: the written ones.
+READ_FORMATS = FORMATS
+READ_FORMAT_NAMES = FORMAT_NAMES
+#: Formats whose files hold several frames (animation frames, TIFF pages), read and written by
+#: :mod:`srkit.io.images.animation`.
+MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
+#: Formats without an alpha channel.
+NO_ALPHA_FORMATS = ("JPEG", "BMP")
+#: Formats that store 16 bits per sample.
+SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
 #: File suffix -> the format srkit writes for it.
 SUFFIX_FORMATS = {
     ".png": "PNG",
@@ -72,6 +90,7 @@ SUFFIX_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
+    ".gif": "GIF",
 }
 #: Formats whose files carry EXIF (read and written).
 EXIF_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -108,8 +127,9 @@ class ImageInfo:
     always gray or RGB. ``exif`` holds the raw EXIF block (``b"Exif\\0\\0"`` prefix) with the orientation
     tag removed, as the pixels are already upright; ``orientation`` is the EXIF orientation that was
     applied (1 = none). ``dpi`` is ``(x, y)`` when the file states it. ``frames`` is how many frames
-    (animation frames, TIFF pages) the file holds; the pixels are always frame 1's, so a caller can note
-    ``frames > 1`` in one line. Float TIFFs have ``bit_depth`` 16 (the depth they are written back with).
+    (animation frames, TIFF pages) the file holds; :func:`~srkit.io.read_image` gives frame 1's pixels,
+    :func:`~srkit.io.images.animation.open_frames` every frame. Float TIFFs have ``bit_depth`` 16 (the
+    depth they are written back with).
     """
 
     path: str | None

@@ -13,7 +13,8 @@ from srkit.train.sections import Section, SubKeyError
 
 
 class GroupConfig(Section):
-    """A degradation group (a name of :data:`srkit.degrade.GROUPS`) and its sampling weight."""
+    """A degradation group (a kernel of :data:`srkit.degrade.GROUPS` or a composed name such as
+    ``blur1.6+noise10``, kept in its canonical spelling) and its sampling weight."""
 
     name: str
     weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
@@ -22,10 +23,9 @@ class GroupConfig(Section):
     @classmethod
     def _known_group(cls, name: str) -> str:
         try:
-            get_group(name)
+            return get_group(name).name
         except ConfigError as err:
             raise ValueError(str(err)) from None
-        return name
 
 
 class AugmentSection(Section):
