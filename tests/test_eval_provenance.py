@@ -93,3 +93,14 @@ def test_precision_recorded_is_the_one_that_ran(tmp_path: Path, dataset: Path) -
     ]
     assert main([*args, "--precision", "bf16", "--device", "cpu", "--no-progress"]) == 0
     assert _settings(out)["model"]["precision"] == "bf16"
+
+
+def test_threads_flag_is_applied_and_recorded(tmp_path: Path, dataset: Path) -> None:
+    out = tmp_path / "eval"
+    before = torch.get_num_threads()
+    try:
+        args = ["eval", "--model", "bicubic", "--dataset", str(dataset), "--scale", "2", "--out", str(out)]
+        assert main([*args, "--threads", "1", "--no-progress"]) == 0
+        assert _settings(out)["environment"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

@@ -15,11 +15,15 @@ from srkit.cli.convert import add_convert_parser
 from srkit.cli.export import add_export_parser
 from srkit.cli.fetch_weights import add_fetch_weights_parser
 from srkit.cli.interpolate import add_interpolate_parser
+from srkit.cli.plot import add_plot_parser
+from srkit.cli.report import add_crop_arguments, add_report_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import (
     add_models_parser,
+    add_runtime_arguments,
     add_sampling_arguments,
     add_upscale_parser,
+    apply_runtime_arguments,
     apply_sampling_arguments,
 )
 from srkit.train.cli import add_train_parser
@@ -77,6 +81,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--save-images", action="store_true", help="also write the SR images under OUT/images")
     p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write OUT/report.html (srkit report: tables, charts, zoomed crops; implies --save-images)",
+    )
+    add_crop_arguments(p)
+    p.add_argument(
         "--lpips",
         nargs="?",
         const="alex",
@@ -121,6 +131,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_arguments(p)
+    add_runtime_arguments(p)
     gen = p.add_argument_group("generative SR (sr3; docs/sr3.md)")
     gen.add_argument(
         "--samples",
@@ -186,6 +197,8 @@ def _check_eval_args(args: argparse.Namespace) -> None:
         raise SrkitError("--lpips-weights/--lpips-backbone: only with --lpips")
     if args.samples < 1:
         raise SrkitError(f"--samples: must be >= 1, got {args.samples}")
+    if args.report and (args.crops < 0 or args.crop_size < 1):
+        raise SrkitError(f"--crops / --crop-size: must be >= 0 / >= 1, got {args.crops} / {args.crop_size}")
     if args.center_crop is not None and (
         args.center_crop < 1 or any(args.center_crop % s for s in args.scale)
     ):
@@ -211,6 +224,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from srkit.infer.upscalers import describe_model, load_upscaler
 
     _check_eval_args(args)
+    apply_runtime_arguments(args)
     inception = _inception(args)
     lpips = None
     if args.lpips:  # missing weight files fail here, before anything is evaluated
@@ -250,7 +264,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             groups,
             y_channel=args.y_channel,
             crop_border=args.crop_border,
-            save_dir=out_dir / "images" if args.save_images else None,
+            save_dir=out_dir / "images" if args.save_images or args.report else None,
             progress=progress,
             lpips=lpips,
             on_image=best,
@@ -281,7 +295,19 @@ def _run_eval(args: argparse.Namespace) -> int:
         print("\n" + comparison_table(reports))
         paths = write_comparison(reports, root)
         print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    if args.report:
+        _eval_report(args, root, names, several)
     return 0
+
+
+def _eval_report(args: argparse.Namespace, root: Path, names: Sequence[str], several: bool) -> None:
+    """``srkit eval --report``: the HTML report of the folders this evaluation wrote (one per model, as
+    :func:`_run_eval` names them; not other folders under OUT), at OUT/report.html."""
+    from srkit.cli.report import REPORT_FILE, write_html_report
+
+    folders = [root / n.replace("/", "_") for n in names] if several or args.out is None else [root]
+    target = (root if several else folders[0]) / REPORT_FILE
+    write_html_report(folders, target, args.crops, args.crop_size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_interpolate_parser(sub)
     add_fetch_weights_parser(sub)
+    add_report_parser(sub)
+    add_plot_parser(sub)
     return parser
 
 
