@@ -223,3 +223,27 @@ def test_recipes_take_composed_groups() -> None:
     assert RecipeGroup(name="noise10+blur1.6").name == "blur1.6+noise10"
     with pytest.raises(ValueError, match="unknown degradation group"):
         RecipeGroup(name="blur")
+
+
+def test_holdout_carves_validation_images_out_of_training(tmp_path: Path) -> None:
+    from srkit.data.train import holdout_files
+    from srkit.train.config import load_config
+    from srkit.train.validation import load_val_sets
+    from test_train_support import tiny_config, write_config
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i in range(10):
+        write_image(folder / f"{i:02d}.png", _image(32, 32, seed=i).permute(1, 2, 0).numpy())
+    carved = holdout_files([folder], 3)
+    assert [p.name for p in carved] == ["00.png", "03.png", "06.png"]
+    data = SRTrainDataset([folder], scale=2, patch_size=8, exclude=carved)
+    assert len(data.hr_files) == 7 and not set(carved) & set(data.hr_files)
+    recipe = tiny_config(
+        tmp_path, data={"train": {"hr": [str(folder)]}, "val": {"datasets": [], "holdout": 3}}
+    )
+    config = load_config(write_config(tmp_path / "r.yaml", recipe))
+    sets = load_val_sets(config)
+    assert list(sets) == ["holdout"] and len(sets["holdout"]) == 3
+    with pytest.raises(ConfigError, match="leave none of the 10"):
+        holdout_files([folder], 10)

@@ -16,7 +16,8 @@ from srkit.cli.export import add_export_parser
 from srkit.cli.fetch_weights import add_fetch_weights_parser
 from srkit.cli.interpolate import add_interpolate_parser
 from srkit.cli.plot import add_plot_parser
-from srkit.cli.report import add_crop_arguments, add_report_parser
+from srkit.cli.report import REPORT_FILE, add_crop_arguments, add_report_parser, write_html_report
+from srkit.cli.study import add_study_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import (
     add_models_parser,
@@ -303,8 +304,6 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _eval_report(args: argparse.Namespace, root: Path, names: Sequence[str], several: bool) -> None:
     """``srkit eval --report``: the HTML report of the folders this evaluation wrote (one per model, as
     :func:`_run_eval` names them; not other folders under OUT), at OUT/report.html."""
-    from srkit.cli.report import REPORT_FILE, write_html_report
-
     folders = [root / n.replace("/", "_") for n in names] if several or args.out is None else [root]
     target = (root if several else folders[0]) / REPORT_FILE
     write_html_report(folders, target, args.crops, args.crop_size)
@@ -321,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
     add_export_parser(sub)
     add_interpolate_parser(sub)
+    add_study_parser(sub)
     add_fetch_weights_parser(sub)
     add_report_parser(sub)
     add_plot_parser(sub)

@@ -161,6 +161,22 @@ def _resolve_cache(cache: bool | Literal["auto"], estimated: int | None, max_cac
     raise ConfigError(f"cache: must be true, false or 'auto', got {cache!r}")
 
 
+def holdout_files(hr_dirs: Sequence[Path | str], count: int) -> list[Path]:
+    """``count`` images of ``hr_dirs`` carved out as a validation set: every ``k``-th of all their image
+    files sorted by path (``k = n // count``), so the set spreads over the folders; ``[]`` for 0.
+
+    Raises:
+        ConfigError: ``count`` leaves no image to train on.
+    """
+    if count <= 0:
+        return []
+    files = sorted(f for folder in _as_folders(hr_dirs) for f in list_images(folder))
+    if count >= len(files):
+        raise ConfigError(f"data.val.holdout: {count} images leave none of the {len(files)} to train on")
+    step = len(files) // count
+    return files[::step][:count]
+
+
 def degrade_window(
     hr: torch.Tensor,
     group: DegradationGroup,
@@ -203,6 +219,7 @@ class SRTrainDataset(Dataset):
         length: samples per epoch (a virtual epoch); default: the number of images.
         seed: seed of every random draw.
         context: crop margin in LR pixels for exact on-the-fly LR.
+        exclude: HR files left out (the validation images carved out of the folders, :func:`holdout_files`).
 
     Items are dicts: ``'lr'`` float32 ``(3, p, p)`` and ``'hr'`` float32 ``(3, p*s, p*s)`` in ``[0, 1]``,
     ``'group'`` (int, index into :attr:`group_names`) and ``'index'`` (the sample index).
@@ -222,7 +239,9 @@ class SRTrainDataset(Dataset):
         length: int | None = None,
         seed: int = 0,
         context: int = CONTEXT_LR,
+        exclude: Sequence[Path] = (),
     ) -> None:
+        self.exclude = tuple(exclude)
         hr_dirs = _as_folders(hr_dirs)
         if not hr_dirs:
             raise ConfigError("hr_dirs: at least one HR folder is needed")
@@ -254,9 +273,11 @@ class SRTrainDataset(Dataset):
         self._assignment: tuple[int, np.ndarray] | None = None
 
     def _add_hr_only(self, hr_dirs: Sequence[Path | str], weights: list[GroupWeight]) -> None:
-        """HR-only mode: every image of ``hr_dirs``; degradation groups and weights from ``weights``."""
+        """HR-only mode: every image of ``hr_dirs`` but the held-out ones (``exclude``); degradation
+        groups and weights from ``weights``."""
+        excluded = {Path(p) for p in self.exclude}
         for folder in hr_dirs:
-            self.hr_files.extend(list_images(folder))
+            self.hr_files.extend(f for f in list_images(folder) if f not in excluded)
         if not weights:
             raise ConfigError("groups: at least one degradation group is needed")
         self.groups: list[DegradationGroup] = [get_group(g.name) for g in weights]

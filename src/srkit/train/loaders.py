@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from srkit.archs import NetInfo, to_net_space
 from srkit.data import find_benchmark, list_images, resolve_dataset
 from srkit.data.sampler import build_train_loader
-from srkit.data.train import GroupWeight, SRTrainDataset
+from srkit.data.train import GroupWeight, SRTrainDataset, holdout_files
 from srkit.errors import ConfigError, DatasetError
 from srkit.train.config import TrainConfig
 from srkit.train.distributed import DistInfo
@@ -72,6 +72,7 @@ def train_loader(
         cache=cfg.cache,
         length=cfg.length,
         seed=config.seed,
+        exclude=holdout_files(cfg.hr, config.data.val.holdout) if cfg.lr is None else (),
     )
     return build_train_loader(
         dataset,

@@ -11,7 +11,7 @@ from torch import nn
 
 from srkit.archs import make_runner
 from srkit.data import resolve_dataset
-from srkit.data.train import ValDataset
+from srkit.data.train import ValDataset, holdout_files
 from srkit.degrade import resize
 from srkit.io.images import to_uint8
 from srkit.metrics import psnr_torch, ssim_torch
@@ -58,15 +58,17 @@ def load_val_sets(config: TrainConfig) -> ValSets:
     cfg = config.data.val
     sets: dict[str, list[dict[str, Any]]] = {}
     names: set[str] = set()
-    for name in cfg.datasets:
-        hr = resolve_dataset(name, progress=False)
-        base = hr.name.lower()
+    named = [(resolve_dataset(name, progress=False), None) for name in cfg.datasets]
+    carved = holdout_files(config.data.train.hr, cfg.holdout)
+    for hr, label in named + ([(None, "holdout")] if carved else []):
+        files = carved if hr is None else list(hr.files)
+        base = label or hr.name.lower()  # type: ignore[union-attr]
         if base in names:
             base = f"{base}_{len(names)}"
         names.add(base)
         for group in cfg.groups:
             key = base if len(cfg.groups) == 1 else f"{base}/{group}"
-            data = ValDataset(list(hr.files), config.scale, group=group, center_crop=cfg.center_crop)
+            data = ValDataset(files, config.scale, group=group, center_crop=cfg.center_crop)
             sets[key] = [data[i] for i in range(len(data))]
     return sets
 

@@ -110,10 +110,14 @@ class ValDataConfig(Section):
     that make the LR images (each dataset is measured once per group, reported as ``set/group`` when
     there are several); ``every``: steps between validations (and always at the last step);
     ``center_crop``: HR pixels kept around the centre of each image (faster); ``crop_border``: pixels
-    shaved before measuring (default: the scale).
+    shaved before measuring (default: the scale); ``holdout``: carve this many images out of
+    ``data.train.hr`` (every k-th of the sorted files, :func:`srkit.data.train.holdout_files`) as a
+    validation set named ``holdout`` that is never trained on, so that model selection (``best_metric``)
+    does not look at a test set.
     """
 
     datasets: list[str] = Field(default_factory=list)
+    holdout: int = Field(0, ge=0)
     groups: list[str] = Field(default_factory=lambda: ["bicubic"])
     center_crop: int | None = Field(None, gt=0)
     every: int = Field(5000, gt=0)

@@ -1,0 +1,44 @@
+"""``srkit study run FILE [--arm NAME ...]`` and ``srkit study report FILE`` (:mod:`srkit.study`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_study_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``study`` subcommand."""
+    p = sub.add_parser(
+        "study",
+        help="run a study: several arms of one recipe, trained, evaluated and tabulated",
+        description="A study file lists arms as overrides of one training recipe (docs/training.md, "
+        "'Studies'). `run` trains every arm one after another (an interrupted arm resumes, a finished one "
+        "is skipped), evaluates each and writes study.md, study.json, study.csv and curves.png into the "
+        "study's folder; `report` only evaluates and tabulates what is there.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="train, evaluate and tabulate every arm")
+    run.add_argument("file", type=Path, help="study file, e.g. configs/study/srresnet_ablation_x2.yaml")
+    run.add_argument("--arm", dest="arms", action="extend", nargs="+", default=[], metavar="NAME",
+                     help="only these arms (the tables still cover every arm with results)")  # fmt: skip
+    run.set_defaults(func=_run, train=True)
+    report = actions.add_parser("report", help="evaluate and tabulate the finished arms, training nothing")
+    report.add_argument("file", type=Path, help="study file")
+    report.set_defaults(func=_run, train=False, arms=[])
+
+
+def _run(args: argparse.Namespace) -> int:
+    # import-time cost: torch and the training stack load only when the command runs
+    from srkit.study import run_study
+    from srkit.train.interrupt import TrainingInterrupted
+
+    try:
+        result = run_study(args.file, only=args.arms, train_missing=args.train)
+    except TrainingInterrupted as stop:
+        if stop.main:
+            print(f"srkit: {stop}; resume with: srkit study run {args.file}", file=sys.stderr, flush=True)
+        return 130
+    for path in result.written:
+        print(f"wrote {path}")
+    return 0

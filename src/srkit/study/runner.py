@@ -1,0 +1,210 @@
+"""``srkit study run FILE``: train every arm of a study one after another, each resumable, evaluate each
+with ``srkit eval``'s conventions, and write the tables (:mod:`srkit.study.tables`) and the validation
+curves of all arms overlaid.
+
+Layout under the study's folder (``out``, default ``runs/study/<name>``):
+
+- ``<arm>/`` (``<arm>-s<seed>/`` with several seeds): the arm's training run (``srkit train``'s files),
+  ``study-run.json`` (training seconds summed over every invocation, whether it finished) and
+  ``eval/eval.json`` (the arm's evaluation);
+- ``study.json`` (every number of the tables), ``study.md`` (the tables), ``curves.png`` (validation
+  PSNR of every arm, :func:`srkit.report.plot_runs`).
+
+Re-running the command skips what is done: a finished arm is not trained again, an interrupted one
+resumes from its ``state.pt`` (bit-exact, as ``srkit train --resume``), an evaluation newer than the
+arm's weights is reused. Every arm's recipe is validated before the first one trains, so a typo in the
+last arm does not surface hours later.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srkit.errors import ConfigError
+from srkit.io.atomic import atomic_write_text
+from srkit.study.config import ArmConfig, StudyConfig, load_study
+from srkit.train.config import TrainConfig, load_config
+
+__all__ = ["ArmRun", "StudyResult", "plan_study", "run_study"]
+
+RUN_RECORD = "study-run.json"
+
+
+@dataclass
+class ArmRun:
+    """One training run of a study: an arm with one seed."""
+
+    arm: ArmConfig
+    seed: int
+    run_dir: Path
+    recipe: Path
+    overrides: list[str]
+    config: TrainConfig
+    skip: str | None = None
+    """Why the arm is not run (a weight file it needs is absent), else ``None``."""
+
+    @property
+    def label(self) -> str:
+        return self.run_dir.name
+
+    def record(self) -> dict[str, Any]:
+        """``study-run.json`` (empty when the arm never started)."""
+        path = self.run_dir / RUN_RECORD
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    @property
+    def done(self) -> bool:
+        return bool(self.record().get("done"))
+
+    def weights(self, which: str) -> Path:
+        return self.run_dir / ("best.safetensors" if which == "best" else "model.safetensors")
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` did and wrote."""
+
+    runs: list[ArmRun]
+    trained: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def _missing_weights(names: Sequence[str]) -> str | None:
+    """Why the weight files of ``srkit fetch-weights`` ``names`` are not usable, or ``None``."""
+    from srkit.io.weight_files import BUNDLES, bundle_files
+
+    for name in names:
+        if name not in BUNDLES:
+            raise ConfigError(f"requires: unknown weight files {name!r}; known: {', '.join(BUNDLES)}")
+        absent = [f for f in bundle_files(name) if not f.cache_path.is_file()]
+        if absent:
+            return (
+                f"needs {absent[0].file} ({absent[0].what}) at {absent[0].cache_path}, which is absent: "
+                f"`srkit fetch-weights {name}` puts it there; a random network would not be this loss"
+            )
+    return None
+
+
+def plan_study(study: StudyConfig, base: Path) -> list[ArmRun]:
+    """Every run of ``study`` (recipe paths relative to ``base``), each recipe validated now.
+
+    Raises:
+        ConfigError: one line naming the arm and the bad key.
+    """
+    out = study.out if study.out is not None else Path("runs") / "study" / study.name
+    runs = []
+    for arm in study.arms:
+        recipe = (base / (arm.recipe or study.recipe)).resolve()
+        seeds = study.arm_seeds(arm)
+        for seed in seeds:
+            label = arm.name if len(seeds) == 1 else f"{arm.name}-s{seed}"
+            overrides = [*study.set, *arm.set, f"seed={seed}", f"name={study.name}-{label}"]
+            try:
+                config = load_config(recipe, overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"arm {arm.name}: {exc}") from None
+            skip = _missing_weights(arm.requires)
+            runs.append(ArmRun(arm, seed, out / label, recipe, overrides, config, skip))
+    return runs
+
+
+def _write_record(run: ArmRun, seconds: float, done: bool, step: int | None) -> None:
+    record = run.record()
+    record.update(
+        seconds=round(float(record.get("seconds", 0.0)) + seconds, 2),
+        done=done,
+        invocations=int(record.get("invocations", 0)) + 1,
+        recipe=str(run.recipe),
+        overrides=run.overrides,
+    )
+    if step is not None:
+        record["step"] = step
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.run_dir / RUN_RECORD, json.dumps(record, indent=2) + "\n")
+
+
+def train_arm(run: ArmRun, echo: Callable[[str], None]) -> None:
+    """Train ``run`` (resuming from its ``state.pt`` when an earlier invocation stopped), adding the
+    seconds it took to its record even when it is interrupted."""
+    from srkit.train.engine import train
+    from srkit.train.state import STATE_FILE
+
+    state = run.run_dir / STATE_FILE
+    resume = state if state.is_file() else None
+    echo(f"study: {'resuming' if resume else 'training'} {run.label} ({run.config.train.steps} steps)")
+    start, done, step = time.monotonic(), False, None
+    try:
+        result = train(run.config, run_dir=run.run_dir, resume=resume)
+        done, step = True, result.step
+    finally:
+        _write_record(run, time.monotonic() - start, done, step)
+
+
+def evaluate_arm(run: ArmRun, study: StudyConfig, echo: Callable[[str], None]) -> Path:
+    """The arm's ``eval/eval.json`` (reused when newer than its weights)."""
+    from srkit.archs import load_network, make_runner
+    from srkit.data import resolve_dataset
+    from srkit.degrade import parse_groups
+    from srkit.evaluation import evaluate, write_report
+    from srkit.infer.upscalers import describe_model
+
+    weights = run.weights(study.eval.weights)
+    out = run.run_dir / "eval"
+    report = out / "eval.json"
+    if report.is_file() and weights.is_file() and report.stat().st_mtime >= weights.stat().st_mtime:
+        return report
+    if not weights.is_file():
+        raise ConfigError(f"arm {run.label}: {weights} is missing; the arm has not finished training")
+    upscaler = make_runner(
+        load_network(weights), name=run.label, device="cpu", precision="fp32", optimize=True
+    )
+    datasets = [resolve_dataset(d, progress=False) for d in study.eval.datasets]
+    scale = study.eval.scale or run.config.scale
+    echo(f"study: evaluating {run.label} on {', '.join(d.name for d in datasets)} x{scale}")
+    result = evaluate(
+        upscaler,
+        datasets,
+        [scale],
+        parse_groups(study.eval.degradations),
+        progress=False,
+        model_record=describe_model(weights, upscaler),
+    )
+    write_report(result, out)
+    return report
+
+
+def run_study(
+    path: str | Path,
+    *,
+    only: Sequence[str] = (),
+    train_missing: bool = True,
+    echo: Callable[[str], None] = print,
+) -> StudyResult:
+    """Run the study file ``path`` (see the module docstring). ``only``: these arms only (the tables
+    still cover every arm that has results); ``train_missing=False``: evaluate and tabulate what is
+    there without training (``srkit study report``)."""
+    from srkit.study.tables import write_tables
+
+    study, base = load_study(path)
+    runs = plan_study(study, base)
+    unknown = sorted(set(only) - {arm.name for arm in study.arms})
+    if unknown:
+        raise ConfigError(f"--arm: unknown arm {unknown[0]!r}; arms: {', '.join(a.name for a in study.arms)}")
+    result = StudyResult(runs)
+    for run in runs:
+        if (only and run.arm.name not in only) or run.skip is not None:
+            if run.skip is not None:
+                echo(f"study: not running {run.label}: {run.skip}")
+            continue
+        if not run.done and train_missing:
+            train_arm(run, echo)
+            result.trained.append(run.label)
+        if run.done:
+            evaluate_arm(run, study, echo)
+    result.written = write_tables(study, runs)
+    return result

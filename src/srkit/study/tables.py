@@ -1,0 +1,265 @@
+"""The tables of a study (``study.md``, ``study.json``, ``study.csv``) from its arms' runs.
+
+Per arm (seeds pooled: mean and, with several seeds, the sample standard deviation):
+
+- parameters, training time (seconds summed over every invocation, ``study-run.json``), final and best
+  validation PSNR (the mean over validation sets of ``log.jsonl``'s last and best ``val`` records);
+- PSNR / SSIM of every dataset and degradation group (``eval/eval.json``), the worst group and the mean
+  over groups, each computed per seed and then pooled (the worst group of each seed, not of the means);
+- the finding of the source study for the arm, beside srkit's numbers.
+
+``compare`` pairs ``(a, b)`` report a's worst-group gain over b per dataset, paired by seed, and whether
+it is larger than the seed spread (the larger of the two arms' standard deviations of the worst group).
+``study.csv`` is the long table of the SRResNet / multi-interpolation write-ups: model, dataset,
+interpolation, PSNR, SSIM, scale.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from srkit.io.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from srkit.study.config import StudyConfig
+    from srkit.study.runner import ArmRun
+
+__all__ = ["arm_summary", "mean_std", "write_tables"]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (``None`` for fewer than two values)."""
+    if not values:
+        return math.nan, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def _pm(values: Sequence[float], digits: int = 2) -> str:
+    mean, std = mean_std(values)
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _log(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "log.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _params(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 (safe_open has no __iter__)
+            total += math.prod(f.get_slice(key).get_shape())
+    return total
+
+
+def _val_psnr(record: dict[str, Any]) -> float | None:
+    value = record.get("mean_psnr")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _cells(eval_json: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(dataset, group) -> (psnr, ssim)`` of one evaluation."""
+    if not eval_json.is_file():
+        return {}
+    data = json.loads(eval_json.read_text())
+    return {(g["dataset"], g["degradation"]): (g["psnr"], g["ssim"]) for g in data["groups"]}
+
+
+def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
+    """The numbers of one arm over its seeds' runs (see the module docstring)."""
+    seeds = [r for r in runs if (r.run_dir / "eval" / "eval.json").is_file()]
+    cells = [_cells(r.run_dir / "eval" / "eval.json") for r in seeds]
+    logs = [_log(r.run_dir) for r in runs]
+    vals = [
+        [v for v in (_val_psnr(x) for x in log if x.get("kind") == "val") if v is not None] for log in logs
+    ]
+    summary: dict[str, Any] = {
+        "arm": runs[0].arm.name,
+        "finding": runs[0].arm.finding,
+        "seeds": [r.seed for r in seeds],
+        "params": _params(runs[0].weights("model")),
+        "train_seconds": [float(r.record().get("seconds", 0.0)) for r in runs if r.done],
+        "final_val_psnr": [v[-1] for v in vals if v],
+        "best_val_psnr": [max(v) for v in vals if v],
+        "skip": runs[0].skip,
+        "groups": {},
+        "worst": {},
+        "mean_over_groups": {},
+    }
+    keys = sorted(
+        {k for c in cells for k in c}, key=lambda k: (k[0], list(cells[0]).index(k) if cells else 0)
+    )
+    for dataset, group in keys:
+        per_seed = [c[(dataset, group)] for c in cells if (dataset, group) in c]
+        summary["groups"][f"{dataset}/{group}"] = {
+            "psnr": [p for p, _ in per_seed],
+            "ssim": [s for _, s in per_seed],
+        }
+    for dataset in dict.fromkeys(k[0] for k in keys):
+        worst, means = [], []
+        for c in cells:
+            mine = [v for (d, _), v in c.items() if d == dataset]
+            if mine:
+                worst.append(min(p for p, _ in mine))
+                means.append(statistics.fmean(p for p, _ in mine))
+        summary["worst"][dataset] = worst
+        summary["mean_over_groups"][dataset] = means
+    return summary
+
+
+def _by_arm(runs: Sequence[ArmRun]) -> dict[str, list[ArmRun]]:
+    grouped: dict[str, list[ArmRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.arm.name, []).append(run)
+    return grouped
+
+
+def _arm_table(summaries: Sequence[dict[str, Any]]) -> str:
+    cells = list(dict.fromkeys(k for s in summaries for k in s["groups"]))
+    head = ["arm", "params", "train min", "final val", "best val"]
+    head += [f"{c} PSNR / SSIM" for c in cells] + ["finding (source study)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        if s["skip"]:
+            lines.append(f"| {s['arm']} | not run: {s['skip']} |" + " |" * (len(head) - 2))
+            continue
+        row = [
+            s["arm"],
+            f"{s['params']:,}" if s["params"] else "-",
+            _pm([t / 60 for t in s["train_seconds"]], 1),
+            _pm(s["final_val_psnr"]),
+            _pm(s["best_val_psnr"]),
+        ]
+        for c in cells:
+            g = s["groups"].get(c)
+            row.append(f"{_pm(g['psnr'])} / {_pm(g['ssim'], 4)}" if g else "-")
+        row.append(s["finding"] or "")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _group_table(summaries: Sequence[dict[str, Any]], dataset: str, held_out: Sequence[str]) -> str:
+    groups = list(
+        dict.fromkeys(
+            k.split("/", 1)[1] for s in summaries for k in s["groups"] if k.startswith(f"{dataset}/")
+        )
+    )
+    names = [f"{g} (held out)" if g in held_out else g for g in groups]
+    head = ["arm", *names, "worst", "mean over groups"]
+    lines = [f"**{dataset}** (PSNR dB; mean ± std over seeds)", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for s in summaries:
+        if s["skip"]:
+            continue
+        row = [s["arm"]] + [_pm(s["groups"].get(f"{dataset}/{g}", {}).get("psnr", [])) for g in groups]
+        row += [_pm(s["worst"].get(dataset, [])), _pm(s["mean_over_groups"].get(dataset, []))]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def compare_rows(
+    summaries: dict[str, dict[str, Any]], pairs: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """For each ``(a, b)`` and dataset: a's worst-group gain over b, paired by seed, and the spread."""
+    rows = []
+    for a, b in pairs:
+        sa, sb = summaries[a], summaries[b]
+        for dataset in sa["worst"]:
+            wa, wb = sa["worst"][dataset], sb["worst"].get(dataset, [])
+            paired = dict(zip(sa["seeds"], wa, strict=False)), dict(zip(sb["seeds"], wb, strict=False))
+            common = sorted(set(paired[0]) & set(paired[1]))
+            gains = [paired[0][k] - paired[1][k] for k in common]
+            spread = max((mean_std(x)[1] or 0.0) for x in (wa, wb)) if wa and wb else None
+            gain = mean_std(gains)[0] if gains else math.nan
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "dataset": dataset,
+                    "seeds": common,
+                    "gains": gains,
+                    "gain": gain,
+                    "spread": spread,
+                    "exceeds_spread": bool(spread is not None and len(gains) > 1 and gain > spread),
+                }
+            )
+    return rows
+
+
+def _compare_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| a vs b | dataset | worst-group gain (dB, paired by seed) | seed spread (max std) | exceeds? |"
+    ]
+    lines.append("|---|---|---|---|---|")
+    for r in rows:
+        spread = "-" if r["spread"] is None else f"{r['spread']:.2f}"
+        verdict = "yes" if r["exceeds_spread"] else ("n/a (one seed)" if len(r["gains"]) < 2 else "no")
+        lines.append(f"| {r['a']} vs {r['b']} | {r['dataset']} | {_pm(r['gains'])} | {spread} | {verdict} |")
+    return "\n".join(lines)
+
+
+def _long_csv(summaries: Sequence[dict[str, Any]], scale: int) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "dataset", "interpolation", "psnr", "ssim", "scale", "seeds"])
+    for s in summaries:
+        for key, g in s["groups"].items():
+            dataset, group = key.split("/", 1)
+            psnr, ssim = mean_std(g["psnr"])[0], mean_std(g["ssim"])[0]
+            writer.writerow([s["arm"], dataset, group, f"{psnr:.4f}", f"{ssim:.6f}", scale, len(g["psnr"])])
+    return buffer.getvalue()
+
+
+def write_tables(study: StudyConfig, runs: Sequence[ArmRun]) -> list[Path]:
+    """Write ``study.json``, ``study.md``, ``study.csv`` (and ``curves.png`` when any arm logged a
+    validation) into the study's folder; returns the paths."""
+    if not runs:
+        return []
+    out = runs[0].run_dir.parent
+    grouped = _by_arm(runs)
+    summaries = {name: arm_summary(arm_runs) for name, arm_runs in grouped.items()}
+    compare = compare_rows(summaries, study.compare)
+    scale = study.eval.scale or runs[0].config.scale
+    datasets = list(dict.fromkeys(k.split("/", 1)[0] for s in summaries.values() for k in s["groups"]))
+    parts = [f"# {study.name}", "", study.description, "", _arm_table(list(summaries.values()))]
+    if len(study.eval.degradations) > 1:
+        parts += [
+            "",
+            *(_group_table(list(summaries.values()), d, study.eval.held_out) + "\n" for d in datasets),
+        ]
+    if compare:
+        parts += ["", _compare_table(compare)]
+    paths = [
+        atomic_write_text(
+            out / "study.json", json.dumps({"arms": summaries, "compare": compare}, indent=2) + "\n"
+        ),
+        atomic_write_text(out / "study.md", "\n".join(parts).rstrip() + "\n"),
+        atomic_write_text(out / "study.csv", _long_csv(list(summaries.values()), scale)),
+    ]
+    curves = _curves([r.run_dir for r in runs if (r.run_dir / "log.jsonl").is_file()], out / "curves.png")
+    return paths + ([curves] if curves is not None else [])
+
+
+def _curves(run_dirs: Sequence[Path], target: Path) -> Path | None:
+    """The validation curves of every run overlaid (:func:`srkit.report.plot_runs`)."""
+    if not run_dirs:
+        return None
+    from srkit.report import plot_runs
+
+    plot_runs(list(run_dirs), target)
+    return target

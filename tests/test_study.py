@@ -1,0 +1,135 @@
+"""``srkit study`` (issue 17): arms of one recipe trained one after another, resumable, evaluated and
+tabulated; seeds pooled as mean ± std; an arm whose weight files are absent is not run and says why."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srkit.cli import main
+from srkit.errors import ConfigError
+from srkit.study import load_study, plan_study, run_study
+from test_train_support import tiny_config, tiny_data, write_config
+
+
+def _study(root: Path, **extra: object) -> Path:
+    recipe = write_config(
+        root / "recipe.yaml",
+        tiny_config(root, train={"steps": 6, "log_every": 3}, data={"val": {"every": 3}}),
+    )
+    _, val = tiny_data(root)
+    data = {
+        "name": "mini",
+        "description": "a two-arm study on tiny data",
+        "recipe": recipe.name,
+        "set": ["train.checkpoint_every=3"],
+        "out": str(root / "out"),
+        "arms": [
+            {"name": "wide", "finding": "the reference"},
+            {"name": "narrow", "set": ["model.hparams.num_feat=4"], "finding": "fewer channels: lower PSNR"},
+            {"name": "perceptual", "requires": ["vgg19"], "finding": "needs the VGG19 weights"},
+        ],
+        "eval": {"datasets": [str(val)], "degradations": ["bicubic", "nearest"], "held_out": ["nearest"]},
+        **extra,
+    }
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_cache: None, capsys) -> None:
+    path = _study(tmp_path, seeds=[0, 1], compare=[["wide", "narrow"]])
+    result = run_study(path, echo=lambda line: None)
+    assert sorted(result.trained) == ["narrow-s0", "narrow-s1", "wide-s0", "wide-s1"]
+    out = tmp_path / "out"
+    for label in result.trained:
+        record = json.loads((out / label / "study-run.json").read_text())
+        assert record["done"] and record["step"] == 6 and record["seconds"] > 0
+        assert (out / label / "eval" / "eval.json").is_file()
+    data = json.loads((out / "study.json").read_text())
+    wide = data["arms"]["wide"]
+    evals = [json.loads((out / f"wide-s{s}" / "eval" / "eval.json").read_text()) for s in (0, 1)]
+    psnr = [next(g["psnr"] for g in e["groups"] if g["degradation"] == "nearest") for e in evals]
+    cell = next(k for k in wide["groups"] if k.endswith("/nearest"))
+    assert wide["groups"][cell]["psnr"] == psnr and wide["seeds"] == [0, 1]
+    worst = [min(g["psnr"] for g in e["groups"]) for e in evals]
+    assert next(iter(wide["worst"].values())) == worst
+    assert wide["params"] > data["arms"]["narrow"]["params"] > 0
+    assert data["arms"]["perceptual"]["skip"].startswith("needs vgg19-dcbb9e9d.pth")
+    (row,) = data["compare"]
+    narrow_worst = next(iter(data["arms"]["narrow"]["worst"].values()))
+    assert row["gains"] == pytest.approx([w - n for w, n in zip(worst, narrow_worst, strict=True)])
+    assert row["spread"] == pytest.approx(max(statistics.stdev(worst), statistics.stdev(narrow_worst)))
+    md = (out / "study.md").read_text()
+    mean, std = statistics.fmean(psnr), statistics.stdev(psnr)
+    assert f"{mean:.2f} ± {std:.2f}" in md and "nearest (held out)" in md
+    assert "| perceptual | not run: needs vgg19" in md and "fewer channels: lower PSNR" in md
+    assert "wide vs narrow" in md
+    csv_lines = (out / "study.csv").read_text().splitlines()
+    assert csv_lines[0] == "model,dataset,interpolation,psnr,ssim,scale,seeds" and len(csv_lines) == 1 + 2 * 2
+    assert (out / "curves.png").stat().st_size > 0
+    # a second run trains nothing and reuses every evaluation
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/eval/eval.json")}
+    again = run_study(path, echo=lambda line: None)
+    assert again.trained == [] and {p: p.stat().st_mtime_ns for p in out.glob("*/eval/eval.json")} == stamps
+
+
+def test_an_interrupted_arm_resumes(tmp_path: Path, empty_cache: None) -> None:
+    path = _study(tmp_path)
+    study, base = load_study(path)
+    (wide, *_) = plan_study(study, base)
+    from srkit.train.engine import train
+
+    half = wide.config.model_copy(update={"train": wide.config.train.model_copy(update={"steps": 3})})
+    train(half, run_dir=wide.run_dir)  # an earlier invocation that stopped after 3 of 6 steps
+    assert (wide.run_dir / "state.pt").is_file() and not wide.done
+    lines: list[str] = []
+    run_study(path, only=["wide"], echo=lines.append)
+    assert any(line.startswith("study: resuming wide") for line in lines)
+    assert wide.done and wide.record()["step"] == 6
+
+
+def test_cli_runs_one_arm_and_reports(tmp_path: Path, empty_cache: None, capsys) -> None:
+    path = _study(tmp_path)
+    assert main(["study", "run", str(path), "--arm", "narrow"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "study.md" in printed
+    assert (tmp_path / "out" / "narrow" / "eval" / "eval.json").is_file()
+    assert not (tmp_path / "out" / "wide").exists()
+    assert main(["study", "report", str(path)]) == 0
+    assert not (tmp_path / "out" / "wide").exists()  # report trains nothing
+    assert main(["study", "run", str(path), "--arm", "nope"]) == 2
+    assert "unknown arm 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": 1}, "colour"),
+        ({"arms": [{"name": "a"}, {"name": "a"}]}, "arm names repeat: a"),
+        ({"compare": [["wide", "ghost"]]}, "unknown arm 'ghost'"),
+        ({"arms": [{"name": "a", "set": ["optim.lr=-1"]}]}, "arm a:"),
+        ({"arms": [{"name": "a", "requires": ["vgg99"]}]}, "unknown weight files 'vgg99'"),
+    ],
+)
+def test_bad_study_files_are_one_line_errors(
+    tmp_path: Path, empty_cache: None, capsys, change: dict, message: str
+) -> None:
+    path = _study(tmp_path)
+    data = yaml.safe_load(path.read_text()) | change
+    path.write_text(yaml.safe_dump(data))
+    assert main(["study", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # validated before anything ran
+    with pytest.raises(ConfigError):
+        load_study(tmp_path / "missing.yaml")
