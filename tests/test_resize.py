@@ -3,6 +3,9 @@ MATLAB-made Set5 LR images and against hand-derived numbers."""
 
 from __future__ import annotations
 
+import importlib
+import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from srkit.archs import InterpolationUpscaler
+from srkit.colour import to_uint8
 from srkit.degrade import KERNELS, contributions, mod_crop, resize, round_half_away
+from srkit.degrade.resize import output_length, pass_plan, resize_dim_order, store_rounded_uint8
 from srkit.errors import ConfigError
 
 SET5 = ("baby", "bird", "butterfly", "head", "woman")
@@ -339,3 +345,246 @@ def test_cuda_matches_cpu(kernel: str) -> None:
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-12)
     x8 = (x * 255).to(torch.uint8)
     assert torch.equal(resize(x8.cuda(), 0.5, kernel=kernel).cpu(), resize(x8, 0.5, kernel=kernel))
+
+
+# ----------------------------------------------------------------------------- fast path vs the tap loop
+
+
+def _tap_loop_pass(x: torch.Tensor, dim: int, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The straightforward 1-D pass: ``out = sum_k w[:, k] * x[idx[:, k]]``, tap by tap, each product
+    formed before it is added (the algorithm ``resize`` used before its blocked gather)."""
+    shape = [1] * x.dim()
+    shape[dim] = w.shape[0]
+    w = w.to(x.dtype)
+    out = x.index_select(dim, idx[:, 0]) * w[:, 0].reshape(shape)
+    for k in range(1, idx.shape[1]):
+        out = out + x.index_select(dim, idx[:, k]) * w[:, k].reshape(shape)
+    return out
+
+
+def _reference_resize(
+    x: torch.Tensor,
+    scale: float | tuple[float, float] | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    kernel: str = "bicubic",
+    antialias: bool = True,
+) -> torch.Tensor:
+    """MATLAB ``imresize`` as a plain loop over the taps of ``contributions`` (the reference)."""
+    in_hw = (int(x.shape[-2]), int(x.shape[-1]))
+    if size is not None:
+        out_hw = size
+        scales = (size[0] / in_hw[0], size[1] / in_hw[1])
+    else:
+        assert scale is not None
+        scales = (float(scale), float(scale)) if isinstance(scale, (int, float)) else scale
+        out_hw = (output_length(in_hw[0], scales[0]), output_length(in_hw[1], scales[1]))
+    is_uint8 = x.dtype == torch.uint8
+    work = torch.float64 if is_uint8 else (x.dtype if x.dtype == torch.float64 else torch.float32)
+    y = x.to(work)
+    for axis in resize_dim_order(scales):
+        idx, w = contributions(in_hw[axis], out_hw[axis], scales[axis], kernel, antialias)
+        y = _tap_loop_pass(y, y.dim() - 2 + axis, idx, w)
+        if is_uint8:
+            y = torch.clamp(round_half_away(y), 0.0, 255.0)
+    return y.to(x.dtype)
+
+
+def _random_uint8(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+FAST_PATH_SCALES = [1 / 2, 1 / 3, 1 / 4, 2, 3, 4, 3.5, 0.37, 1.7, (0.5, 3.0), (2.5, 1 / 3)]
+
+
+@pytest.mark.parametrize("scale", FAST_PATH_SCALES, ids=str)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fast_path_is_bit_identical_to_tap_loop_uint8(kernel: str, scale: float) -> None:
+    x = _random_uint8((2, 3, 37, 29), seed=10)  # odd sizes, batch and colour
+    for antialias in (True, False):
+        out = resize(x, scale, kernel=kernel, antialias=antialias)
+        assert out.dtype == torch.uint8
+        assert torch.equal(out, _reference_resize(x, scale, kernel=kernel, antialias=antialias))
+    gray = x[0, 0]  # (H, W)
+    assert torch.equal(resize(gray, scale, kernel=kernel), _reference_resize(gray, scale, kernel=kernel))
+
+
+@pytest.mark.parametrize("size", [(17, 45), (1, 1), (5, 90), (36, 28), (74, 11)])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fast_path_is_bit_identical_to_tap_loop_explicit_size(kernel: str, size: tuple[int, int]) -> None:
+    x = _random_uint8((3, 37, 29), seed=11)
+    assert torch.equal(resize(x, size=size, kernel=kernel), _reference_resize(x, size=size, kernel=kernel))
+    xf = x.double() / 255
+    torch.testing.assert_close(
+        resize(xf, size=size, kernel=kernel),
+        _reference_resize(xf, size=size, kernel=kernel),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("scale", FAST_PATH_SCALES, ids=str)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fast_path_matches_tap_loop_float(kernel: str, scale: float) -> None:
+    x = _random_uint8((2, 3, 31, 23), seed=12).double() / 255 - 0.25  # negative values too
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        xd = x.to(dtype)
+        out = resize(xd, scale, kernel=kernel)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, _reference_resize(xd, scale, kernel=kernel), rtol=tol, atol=tol)
+    half = x.to(torch.bfloat16)
+    torch.testing.assert_close(
+        resize(half, scale, kernel=kernel), _reference_resize(half, scale, kernel=kernel)
+    )
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fast_path_float64_sums_taps_in_tap_order(kernel: str) -> None:
+    # the blocked gather does exactly the tap loop's float64 operations, so the results are equal bit for
+    # bit; a changed summation order (matmul, sum(-1), reversed taps, fused multiply-add) shows up here
+    # even where no uint8 byte changes
+    x = _random_uint8((2, 3, 31, 23), seed=20).double() / 255
+    for scale in (1 / 3, 0.37, 3.5, (2.0, 0.25)):
+        assert torch.equal(resize(x, scale, kernel=kernel), _reference_resize(x, scale, kernel=kernel))
+
+
+@pytest.mark.parametrize("block", [1, 64, 1000, 5000])
+def test_fast_path_blocks_cover_every_output(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    # tiny blocks: row ranges of one image (with a ragged last range) and groups of whole images
+    # the module, not the function ``srkit.degrade.resize`` that shadows it as a package attribute
+    monkeypatch.setattr(importlib.import_module("srkit.degrade.resize"), "_CPU_BLOCK", block)
+    x = _random_uint8((5, 2, 23, 19), seed=13)
+    for kernel, scale in (("bicubic", 3.0), ("lanczos3", 0.37), ("area", 0.5), ("bilinear", (2.0, 0.25))):
+        assert torch.equal(resize(x, scale, kernel=kernel), _reference_resize(x, scale, kernel=kernel))
+        xf = x.float() / 255
+        torch.testing.assert_close(
+            resize(xf, scale, kernel=kernel),
+            _reference_resize(xf, scale, kernel=kernel),
+            rtol=1e-6,
+            atol=1e-6,
+        )
+
+
+def test_fast_path_large_image_with_default_blocks() -> None:
+    # several default-sized blocks per pass (x4 up of 160x150: each pass gathers 1-4 M taps)
+    x = _random_uint8((1, 3, 160, 150), seed=14)
+    assert torch.equal(resize(x, 4.0), _reference_resize(x, 4.0))
+    big = resize(x, 4.0)
+    assert torch.equal(resize(big, 0.25), _reference_resize(big, 0.25))
+    assert torch.equal(
+        resize(x, size=(97, 301), kernel="lanczos3"), _reference_resize(x, size=(97, 301), kernel="lanczos3")
+    )
+
+
+def test_fast_path_on_non_contiguous_input() -> None:
+    x = _random_uint8((2, 40, 33, 3), seed=15).permute(0, 3, 1, 2)  # channels-last view
+    assert not x.is_contiguous()
+    assert torch.equal(resize(x, 0.5), _reference_resize(x.contiguous(), 0.5))
+    assert torch.equal(resize(x[..., ::2], 3.0), _reference_resize(x[..., ::2].contiguous(), 3.0))
+
+
+def test_fast_path_stays_differentiable() -> None:
+    x = torch.rand(2, 13, 11, generator=torch.Generator().manual_seed(21), dtype=torch.float64)
+    pass_plan.cache_clear()
+    with torch.inference_mode():  # the cached plan is made here first and then serves autograd
+        resize(x, (3.0, 0.5))
+    fast, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = torch.rand(2, 39, 6, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    (resize(fast, (3.0, 0.5)) * g).sum().backward()
+    (_reference_resize(ref, (3.0, 0.5)) * g).sum().backward()
+    assert fast.grad is not None and ref.grad is not None
+    torch.testing.assert_close(fast.grad, ref.grad, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        assert torch.equal(resize(fast, 0.5), _reference_resize(x, 0.5))
+
+
+def test_fast_path_inside_and_outside_inference_mode_and_threads() -> None:
+    # the CPU workspace is reused across calls: an inference-mode call first, then a plain one, then
+    # no_grad, all exact; and threads get their own workspace
+    x = _random_uint8((3, 41, 37), seed=23)
+    expected = _reference_resize(x, 3.0)
+    importlib.import_module("srkit.degrade.resize")._WORKSPACE.__dict__.pop("buffers", None)  # a cold start
+    with torch.inference_mode():
+        assert torch.equal(resize(x, 3.0), expected)
+    assert torch.equal(resize(x, 3.0), expected)
+    with torch.no_grad():
+        assert torch.equal(resize(x, 3.0), expected)
+    images = [_random_uint8((3, 29 + i, 31), seed=30 + i) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outs = list(pool.map(lambda im: resize(im, 0.37, kernel="lanczos3"), images))
+    for im, out in zip(images, outs, strict=True):
+        assert torch.equal(out, _reference_resize(im, 0.37, kernel="lanczos3"))
+
+
+def _tie_probes() -> torch.Tensor:
+    """Every integer and half-integer of ``[-3, 258.5]`` with their neighbours a few ulps either side,
+    the classic ``0.49999999999999994``, huge values and random doubles."""
+    centres = torch.arange(-6, 518, dtype=torch.float64) / 2
+    probes = [centres]
+    for direction in (-1.0, 1.0):
+        cur = centres.clone()
+        for _ in range(4):
+            cur = torch.nextafter(cur, torch.full_like(cur, direction * math.inf))
+            probes.append(cur)
+    extra = [0.49999999999999994, -0.49999999999999994, 0.5, -0.5, 255.5, 255.49999999999997, 1e300, -1e300]
+    probes.append(torch.tensor(extra, dtype=torch.float64))
+    probes.append(
+        torch.rand(100_000, generator=torch.Generator().manual_seed(16), dtype=torch.float64) * 280 - 10
+    )
+    return torch.cat(probes)
+
+
+def test_store_rounded_uint8_rounds_half_away_and_clamps_exactly() -> None:
+    v = _tie_probes()
+    expected = torch.clamp(round_half_away(v), 0.0, 255.0).to(torch.uint8)
+    out = torch.empty(v.shape, dtype=torch.uint8)
+    store_rounded_uint8(v.clone(), out)
+    assert torch.equal(out, expected)
+    out2 = torch.zeros(v.shape, dtype=torch.uint8)
+    store_rounded_uint8(v.clone(), out2, torch.empty(0, dtype=torch.int32))  # with an int32 scratch
+    assert torch.equal(out2, expected)
+
+
+def test_uint8_exact_ties_round_half_away_from_zero() -> None:
+    # area x1/2 averages pairs: 0.5, 2.5, 254.5 are exact ties in each pass (rounded up, not to even)
+    x = torch.tensor([[0, 1, 2, 3, 254, 255]], dtype=torch.uint8)
+    assert resize(x, size=(1, 3), kernel="area").tolist() == [[1, 3, 255]]
+    # bilinear x2 blends neighbours 1/4 : 3/4, many exact ties; random images agree with the tap loop
+    y = _random_uint8((3, 21, 17), seed=17)
+    for kernel, scale in (("bilinear", 2.0), ("area", 0.5), ("bilinear", 0.5)):
+        assert torch.equal(resize(y, scale, kernel=kernel), _reference_resize(y, scale, kernel=kernel))
+
+
+def test_pass_plan_cache_is_consistent() -> None:
+    pass_plan.cache_clear()
+    cpu = torch.device("cpu")
+    plan = pass_plan(37, 111, 3.0, "bicubic", True, cpu, torch.float64)
+    again = pass_plan(37, 111, 3.0, "bicubic", True, cpu, torch.float64)
+    assert again is plan and pass_plan.cache_info().hits == 1
+    idx, w = contributions(37, 111, 3.0, "bicubic")
+    assert torch.equal(plan.rows, idx.t()) and torch.equal(plan.weights[..., 0], w.t())
+    assert (plan.taps, plan.out_length) == (idx.shape[1], 111)
+    # contributions hands out fresh tensors: scribbling on them leaves the cached plan alone
+    idx.zero_()
+    w.zero_()
+    assert torch.equal(pass_plan(37, 111, 3.0, "bicubic", True, cpu, torch.float64).weights, plan.weights)
+    assert float(plan.weights.sum()) == pytest.approx(111.0)
+    f32 = pass_plan(37, 111, 3.0, "bicubic", True, cpu, torch.float32)
+    assert f32 is not plan and f32.weights.dtype == torch.float32
+    assert pass_plan(37, 111, 3.0, "bicubic", False, cpu, torch.float64) is not plan
+    # resizing with a cold and a warm cache gives the same bytes
+    x = _random_uint8((3, 37, 37), seed=18)
+    warm = resize(x, 3.0)
+    pass_plan.cache_clear()
+    assert torch.equal(resize(x, 3.0), warm)
+    assert torch.equal(resize(x, 3.0), warm)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_interpolation_upscaler_uses_the_exact_uint8_path(kernel: str) -> None:
+    lr = torch.rand(2, 3, 19, 13, generator=torch.Generator().manual_seed(19))
+    for scale in (2, 3, 4):
+        up = InterpolationUpscaler(kernel)(lr, scale)
+        expected = _reference_resize(to_uint8(lr), float(scale), kernel=kernel).to(lr.dtype) / 255
+        assert up.shape == (2, 3, 19 * scale, 13 * scale)
+        assert torch.equal(up, expected)

@@ -17,6 +17,7 @@ from srkit.cli.fetch_weights import add_fetch_weights_parser
 from srkit.cli.interpolate import add_interpolate_parser
 from srkit.cli.plot import add_plot_parser
 from srkit.cli.report import REPORT_FILE, add_crop_arguments, add_report_parser, write_html_report
+from srkit.cli.serve import add_serve_parser
 from srkit.cli.study import add_study_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import (
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fetch_weights_parser(sub)
     add_report_parser(sub)
     add_plot_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

@@ -20,14 +20,24 @@ Kernels: ``bicubic`` (Keys cubic, ``a = -0.5``, MATLAB ``'cubic'``), ``bilinear`
 ``nearest`` (box of width 1, never antialiased, as in MATLAB), ``area`` (box, antialiased: block
 averaging for integer downscale factors) and ``lanczos3`` (Lanczos window, ``a = 3``).
 
-Every 1-D pass is a loop over the kernel taps, each a ``index_select`` plus a multiply-add, so it runs
-unchanged on any device and sums the taps in the same order as MATLAB.
+How a 1-D pass is computed: the contributions (tap indices and weights of every output sample) are
+computed once per ``(in_length, out_length, scale, kernel, antialias, device, dtype)`` and cached
+(:func:`pass_plan`). The pass then runs over blocks of output rows small enough to stay in cache: one
+``index_select`` gathers the input rows of all taps of the block, one multiplication weights them, and
+the taps are added in tap order, every product rounded before it is added (no fused multiply-add, no
+matrix multiply or ``sum`` whose summation order is unspecified). That is, bit for bit, the arithmetic
+of a loop over the taps accumulating ``out += w_k * x[i_k]``, in MATLAB's tap order, on any device. A
+width pass runs as a height pass of the transposed image (gathering whole rows is fast, gathering
+single elements is not); on the uint8 path the transposes and the intermediate image are uint8, and
+the rounding is one add, one clamp and a truncating conversion (:func:`store_rounded_uint8`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import overload
 
@@ -182,23 +192,178 @@ def resize_dim_order(scales: tuple[float, float]) -> tuple[int, int]:
     return (1, 0) if scales[1] < scales[0] else (0, 1)
 
 
-def _resize_along(x: torch.Tensor, dim: int, indices: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """One 1-D pass along ``dim``: accumulate ``weights[:, k] * x[indices[:, k]]`` tap by tap.
+@dataclass(frozen=True, eq=False)
+class PassPlan:
+    """The contributions of one 1-D pass laid out for the blocked gather of :func:`_row_pass`.
 
-    The last dim is resized as the second-to-last of a transposed contiguous copy, which gathers whole
-    rows and is faster. Each tap is multiplied and then added (no fused multiply-add), in tap order.
+    ``rows[k, j]`` is the input index of tap ``k`` of output ``j`` and ``weights[k, j, 0]`` its weight
+    (``contributions`` transposed to tap-major), on the pass's device and in its working dtype.
     """
-    if dim == x.dim() - 1:
-        y = _resize_along(x.transpose(-1, -2).contiguous(), dim - 1, indices, weights)
-        return y.transpose(-1, -2).contiguous()
-    shape = [1] * x.dim()
-    shape[dim] = weights.shape[0]
-    idx = indices.to(x.device)
-    w = weights.to(device=x.device, dtype=x.dtype)
-    out = x.index_select(dim, idx[:, 0]).mul_(w[:, 0].reshape(shape))
-    for k in range(1, idx.shape[1]):
-        out.add_(x.index_select(dim, idx[:, k]).mul_(w[:, k].reshape(shape)))
+
+    rows: torch.Tensor
+    weights: torch.Tensor
+
+    @property
+    def taps(self) -> int:
+        """Taps per output sample."""
+        return int(self.rows.shape[0])
+
+    @property
+    def out_length(self) -> int:
+        """Output samples of the pass."""
+        return int(self.rows.shape[1])
+
+
+@functools.lru_cache(maxsize=64)
+def pass_plan(
+    in_length: int,
+    out_length: int,
+    scale: float,
+    kernel: str,
+    antialias: bool,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> PassPlan:
+    """The :class:`PassPlan` of :func:`contributions` on ``device`` in ``dtype``, cached per argument set.
+
+    The tensors are shared between callers (read-only by convention); :func:`contributions` itself
+    returns fresh tensors.
+    """
+    with torch.inference_mode(False):  # the plan may serve autograd later: no inference tensors
+        indices, weights = contributions(in_length, out_length, scale, kernel, antialias)
+        rows = indices.t().contiguous().to(device)
+        w = weights.t().contiguous().to(device=device, dtype=dtype).unsqueeze(-1)
+    return PassPlan(rows, w)
+
+
+#: Gathered taps per block of a pass on the CPU (4 MB in float64): large enough that the per-call overhead
+#: of the block's two dozen tensor operations is small, small enough to stay in the last-level cache
+#: (measured in ``benchmarks/resize_speed.py``). Other devices take much larger blocks.
+_CPU_BLOCK = 1 << 19
+_DEVICE_BLOCK = 1 << 24
+#: The largest double below 0.5: ``floor(y + _JUST_BELOW_HALF)`` rounds every double ``0 <= y < 2**52``
+#: half away from zero (``y + 0.5`` would round ``0.49999999999999994`` up to 1).
+_JUST_BELOW_HALF = 0.49999999999999994
+
+
+def store_rounded_uint8(acc: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor | None = None) -> None:
+    """Write ``clamp(round_half_away(acc), 0, 255)`` into the uint8 tensor ``out``; ``acc`` is clobbered.
+
+    Computed as ``trunc(clamp(acc + _JUST_BELOW_HALF, 0, 255))``, which is exact: rounding commutes with
+    clamping to integer bounds, and for ``0 <= y < 2**52`` the float64 sum ``y + _JUST_BELOW_HALF`` never
+    rounds across an integer, so its floor is ``y`` rounded half away from zero (a value below 0 adds up
+    to less than 0.5 and clamps to 0). The conversion to int32 truncates; int32 -> uint8 then only
+    narrows. ``scratch`` (int32, any shape) is reused for the int32 values when given.
+    """
+    acc.add_(_JUST_BELOW_HALF).clamp_(0.0, 255.0)
+    ints = acc.to(torch.int32) if scratch is None else scratch.resize_(acc.shape).copy_(acc)
+    out.copy_(ints)
+
+
+_WORKSPACE = threading.local()
+#: Workspace buffers above this size (bytes) are freed after a pass instead of kept for the next one.
+_WORKSPACE_KEEP = 64 << 20
+
+
+def _workspace(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A scratch tensor of ``dtype`` that the caller ``resize_``-s to the shape it needs.
+
+    On the CPU it is kept per thread and dtype between passes: writing into freshly allocated memory
+    costs a page fault per 4 KiB, as much as the conversions themselves for a block that fits in cache.
+    It is made outside inference mode, so it serves calls inside and outside ``torch.inference_mode()``.
+    Other devices get a new tensor (their caching allocators already reuse memory).
+    """
+    if device.type != "cpu":
+        return torch.empty(0, dtype=dtype, device=device)
+    buffers: dict[torch.dtype, torch.Tensor] = _WORKSPACE.__dict__.setdefault("buffers", {})
+    buf = buffers.get(dtype)
+    if buf is None:
+        with torch.inference_mode(False):  # an inference tensor could not be written outside that mode
+            buf = buffers[dtype] = torch.empty(0, dtype=dtype)
+    return buf
+
+
+def _trim_workspace() -> None:
+    """Free this thread's workspace buffers that grew above :data:`_WORKSPACE_KEEP` bytes."""
+    buffers: dict[torch.dtype, torch.Tensor] = _WORKSPACE.__dict__.get("buffers", {})
+    for dtype in [d for d, b in buffers.items() if b.untyped_storage().nbytes() > _WORKSPACE_KEEP]:
+        del buffers[dtype]
+
+
+def _blocks(n: int, out_length: int, per_block: int) -> Iterator[tuple[slice, slice]]:
+    """``(images, outputs)`` slices covering ``(n, out_length)`` with about ``per_block`` output rows
+    each: groups of whole images when one image's rows fit, else row ranges of one image."""
+    if per_block >= out_length:
+        step = per_block // out_length
+        for n0 in range(0, n, step):
+            yield slice(n0, min(n, n0 + step)), slice(0, out_length)
+        return
+    for n0 in range(n):
+        for j0 in range(0, out_length, per_block):
+            yield slice(n0, n0 + 1), slice(j0, min(out_length, j0 + per_block))
+
+
+def _weighted_taps(
+    src: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, gathered: torch.Tensor, work: torch.Tensor
+) -> torch.Tensor:
+    """``sum_k weights[k, j] * src[:, rows[k, j]]`` for the ``(n, L, W)`` block ``src``: ``(n, J, W)``.
+
+    One ``index_select`` gathers the input rows of every tap (tap-major) into the buffer ``gathered``
+    (``src``'s dtype); they are converted into the buffer ``work`` (the working dtype; the same tensor as
+    ``gathered`` when the dtypes agree), multiplied by their weights in one operation and summed in tap
+    order: each product is rounded before it is added (no fused multiply-add), the same arithmetic as a
+    loop over the taps. The result is a view into ``work`` (or, for a ``src`` that requires grad, into a
+    new tensor: the pass stays differentiable).
+    """
+    n, width = src.shape[0], src.shape[2]
+    taps, length = rows.shape
+    if src.requires_grad and torch.is_grad_enabled():  # ``out=`` does not support autograd
+        g = src.index_select(1, rows.reshape(-1))
+    else:
+        g = torch.index_select(src, 1, rows.reshape(-1), out=gathered.resize_(n, taps * length, width))
+    if work is not gathered:
+        g = work.resize_(g.shape).copy_(g)
+    products = g.view(n, taps, length, width).mul_(weights)
+    acc = products[:, 0]
+    for k in range(1, taps):
+        acc.add_(products[:, k])
+    return acc
+
+
+def _row_pass(x: torch.Tensor, plan: PassPlan, work_dtype: torch.dtype, to_uint8: bool) -> torch.Tensor:
+    """Resize dim 1 of the contiguous ``(N, L, W)`` tensor ``x``: ``(N, plan.out_length, W)``.
+
+    Block by block (:data:`_CPU_BLOCK` gathered taps, so that a block stays in cache), the taps are
+    gathered, weighted and summed by :func:`_weighted_taps`. With ``to_uint8`` each block is rounded half
+    away from zero and clamped into a uint8 result; otherwise the result has ``work_dtype``.
+    """
+    n, _, width = x.shape
+    taps, out_length = plan.taps, plan.out_length
+    out = torch.empty((n, out_length, width), dtype=torch.uint8 if to_uint8 else work_dtype, device=x.device)
+    block = _CPU_BLOCK if x.device.type == "cpu" else _DEVICE_BLOCK
+    gathered, work, scratch = (_workspace(dtype, x.device) for dtype in (x.dtype, work_dtype, torch.int32))
+    for images, outputs in _blocks(n, out_length, max(1, block // (taps * max(1, width)))):
+        acc = _weighted_taps(x[images], plan.rows[:, outputs], plan.weights[:, outputs], gathered, work)
+        if to_uint8:
+            store_rounded_uint8(acc, out[images, outputs], scratch)
+        else:
+            out[images, outputs].copy_(acc)
+    _trim_workspace()
     return out
+
+
+def _resize_along(x: torch.Tensor, axis: int, plan: PassPlan, work_dtype: torch.dtype) -> torch.Tensor:
+    """One 1-D pass over axis ``axis`` (0: height, 1: width) of the ``(N, H, W)`` tensor ``x``.
+
+    The width pass runs as a height pass of the transposed image (whole rows gather fast, single
+    elements do not). A uint8 ``x`` gives a uint8 result (the MATLAB uint8 path: rounded after each
+    pass); any other gives ``work_dtype``.
+    """
+    to_uint8 = x.dtype == torch.uint8
+    if axis == 1:
+        y = _row_pass(x.transpose(1, 2).contiguous(), plan, work_dtype, to_uint8)
+        return y.transpose(1, 2).contiguous()
+    return _row_pass(x.contiguous(), plan, work_dtype, to_uint8)
 
 
 def resize(
@@ -233,13 +398,11 @@ def resize(
         work_dtype = x.dtype
     else:
         work_dtype = torch.float32
-    y = x.to(work_dtype)
+    y = (x if is_uint8 else x.to(work_dtype)).reshape(-1, *in_hw)
     for axis in resize_dim_order(scales):
-        indices, weights = contributions(in_hw[axis], out_hw[axis], scales[axis], kernel, antialias)
-        y = _resize_along(y, x.dim() - 2 + axis, indices, weights)
-        if is_uint8:
-            y = torch.clamp(round_half_away(y), 0.0, 255.0)
-    return y.to(x.dtype)
+        plan = pass_plan(in_hw[axis], out_hw[axis], scales[axis], kernel, antialias, x.device, work_dtype)
+        y = _resize_along(y, axis, plan, work_dtype)
+    return y.reshape(*x.shape[:-2], *out_hw).to(x.dtype)
 
 
 @overload
