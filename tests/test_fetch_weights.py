@@ -10,12 +10,9 @@ flip a byte of chosen files (a corrupted download) and counts the requests it an
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import importlib.util
 import sys
-import threading
-from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 import torch
 
 import srkit.io.weight_files as wf
+from local_server import LocalServer
 from srkit.archs.vgg import default_weights_path, resolve_weights, weights_url
 from srkit.cli import main
 from srkit.errors import SrkitError
@@ -34,49 +32,6 @@ from srkit.metrics.lpips import LPIPS, AlexNetFeatures
 # --------------------------------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------------------------------
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    """Static files; paths in ``corrupt`` are served with one byte flipped (same length)."""
-
-    counts: Counter
-    corrupt: set
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.counts[self.path] += 1
-        super().do_GET()
-
-    def copyfile(self, source: Any, outputfile: Any) -> None:
-        if self.path not in self.corrupt:
-            super().copyfile(source, outputfile)
-            return
-        data = bytearray(source.read())
-        data[len(data) // 2] ^= 0xFF
-        outputfile.write(bytes(data))
-
-
-class _Server:
-    def __init__(self, root: Path) -> None:
-        self.counts: Counter = Counter()
-        self.corrupt: set[str] = set()
-        handler = type("Handler", (_Handler,), {"counts": self.counts, "corrupt": self.corrupt})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-        self.running = True
-
-    def stop(self) -> None:
-        if self.running:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.thread.join(5)
-            self.running = False
 
 
 @pytest.fixture(autouse=True)
@@ -131,9 +86,9 @@ def catalogue(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, wf.Wei
 @pytest.fixture
 def server(
     mirror: Path, catalogue: dict[str, wf.WeightFile], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[_Server]:
+) -> Iterator[LocalServer]:
     """The local server of :func:`mirror`, with the catalogue pointed at it."""
-    srv = _Server(mirror)
+    srv = LocalServer(mirror)
     monkeypatch.setenv(wf.WEIGHTS_URL_ENV, srv.url)
     try:
         yield srv
@@ -222,7 +177,7 @@ def test_missing_files_name_the_fetch_command(tmp_path: Path) -> None:
 
 
 def test_fetch_puts_verified_files_in_the_cache_and_the_loaders_find_them(
-    server: _Server, mirror: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, mirror: Path, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fetch-weights", "vgg19", "lpips-alex", "inception-fid"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -241,7 +196,7 @@ def test_fetch_puts_verified_files_in_the_cache_and_the_loaders_find_them(
     assert inception.resolve_weights_path() == wf.FILES["inception-fid"].cache_path
 
 
-def test_a_second_fetch_makes_no_request(server: _Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_fetch_makes_no_request(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fetch-weights", "lpips-alex"]) == 0
     requests = sum(server.counts.values())
     capsys.readouterr()
@@ -253,7 +208,7 @@ def test_a_second_fetch_makes_no_request(server: _Server, capsys: pytest.Capture
 
 
 def test_corrupted_download_is_refused_and_leaves_nothing(
-    server: _Server, cache: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entry = wf.FILES["alexnet"]
     server.corrupt.add(f"/{entry.path}")
@@ -270,7 +225,7 @@ def test_corrupted_download_is_refused_and_leaves_nothing(
 
 
 def test_a_wrong_file_in_the_cache_is_refused_naming_it(
-    server: _Server, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = wf.FILES["vgg19"].cache_path
     path.parent.mkdir(parents=True)
@@ -285,7 +240,7 @@ def test_a_wrong_file_in_the_cache_is_refused_naming_it(
 
 
 def test_unknown_name_lists_the_known_ones_and_fetches_nothing(
-    server: _Server, cache: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fetch-weights", "vgg19", "lpips-squeeze"]) == 2
     assert _error_line(capsys) == (
@@ -316,7 +271,7 @@ def test_without_network_the_error_names_the_url_and_the_cache_path(
 
 
 def test_unverified_entries_need_the_flag_and_prefix_entries_are_checked(
-    server: _Server, mirror: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, mirror: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entry = wf.FILES["vgg19"]
     monkeypatch.setitem(
@@ -339,7 +294,7 @@ def test_unverified_entries_need_the_flag_and_prefix_entries_are_checked(
     assert "verified the prefix of vgg19-dcbb9e9d.pth" in capsys.readouterr().err
 
 
-def test_without_names_the_names_are_listed(server: _Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_names_the_names_are_listed(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fetch-weights", "vgg19"]) == 0
     capsys.readouterr()
     assert main(["fetch-weights"]) == 0

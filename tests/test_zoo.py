@@ -9,24 +9,22 @@ server can flip bytes of chosen files (a corrupted download) and counts the requ
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 import srkit.infer.zoo as zoo
+from local_server import LocalServer
 from srkit import catalogue, models
 from srkit.archs import ARCH_ENTRIES, build_model, load_network
 from srkit.archs.loading import read_any_checkpoint
@@ -47,49 +45,6 @@ PROVENANCE_SET5 = {"span-ch28-ntire24-x4": 31.74, "imdn-x4": 32.21}
 # --------------------------------------------------------------------------------------------------
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    """Static files; paths in ``corrupt`` are served with one byte flipped (same length)."""
-
-    counts: Counter
-    corrupt: set
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.counts[self.path] += 1
-        super().do_GET()
-
-    def copyfile(self, source: Any, outputfile: Any) -> None:
-        if self.path not in self.corrupt:
-            super().copyfile(source, outputfile)
-            return
-        data = bytearray(source.read())
-        data[len(data) // 2] ^= 0xFF
-        outputfile.write(bytes(data))
-
-
-class _Server:
-    def __init__(self, root: Path) -> None:
-        self.counts: Counter = Counter()
-        self.corrupt: set[str] = set()
-        handler = type("Handler", (_Handler,), {"counts": self.counts, "corrupt": self.corrupt})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-        self.running = True
-
-    def stop(self) -> None:
-        if self.running:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.thread.join(5)
-            self.running = False
-
-
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh ``SRKIT_CACHE``, no zoo URL override from the environment, instant retries."""
@@ -101,9 +56,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def server(shared_weights: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
+def server(shared_weights: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
     """A local server of ``$SRKIT_SHARED/weights``, with the catalogue pointed at it."""
-    srv = _Server(shared_weights)
+    srv = LocalServer(shared_weights)
     monkeypatch.setenv(ZOO_URL_ENV, srv.url)
     try:
         yield srv
@@ -274,7 +229,7 @@ def test_srkit_models_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_pull_verifies_converts_and_evaluates_then_works_offline(
-    server: _Server, cache: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = list(PROVENANCE_SET5)
     assert main(["models", "pull", *names, "--no-progress"]) == 0
@@ -339,7 +294,7 @@ def test_pull_verifies_converts_and_evaluates_then_works_offline(
     assert PUBLISHED[names[1]].pulled
 
 
-def test_carn_m_entries_share_one_file_and_convert_to_their_scale(server: _Server) -> None:
+def test_carn_m_entries_share_one_file_and_convert_to_their_scale(server: LocalServer) -> None:
     weights = {s: zoo.pull(f"carn-m-x{s}", progress=False, log=lambda _: None) for s in (2, 4)}
     for s, path in weights.items():
         net = load_network(path)
@@ -353,7 +308,7 @@ def test_carn_m_entries_share_one_file_and_convert_to_their_scale(server: _Serve
 
 
 def test_a_corrupted_download_is_refused_and_leaves_nothing(
-    server: _Server, cache: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entry = PUBLISHED["rlfn-x4"]
     server.corrupt.add(f"/{entry.path}")
@@ -371,7 +326,7 @@ def test_a_corrupted_download_is_refused_and_leaves_nothing(
 
 
 def test_a_shared_copy_with_another_hash_is_refused(
-    server: _Server, cache: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """$SRKIT_SHARED's realesr-animevideov3.pth is a re-zipped copy, not the official release asset."""
     assert main(["models", "pull", "realesr-animevideov3"]) == 2
@@ -391,7 +346,7 @@ def test_without_network_one_line_names_the_url_and_the_cache_path(
 
 
 def test_no_download_names_the_url_and_the_cache_path(
-    server: _Server, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entry = PUBLISHED["span-ch28-ntire24-x4"]
     photo = tmp_path / "p.png"
@@ -426,7 +381,7 @@ def test_a_file_put_in_the_cache_by_hand_is_verified_and_converted(
 
 
 def test_entries_without_a_hash_need_an_explicit_opt_in(
-    server: _Server, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["models", "pull", "pan-x2"]) == 2
     err = _one_line_error(capsys)
@@ -449,7 +404,7 @@ def test_entries_without_a_hash_need_an_explicit_opt_in(
 
 
 def test_a_hash_prefix_is_checked(
-    server: _Server, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     real = PUBLISHED["bsrn-x4"]
     assert real.sha256 is not None
@@ -473,7 +428,7 @@ def test_manual_entries_say_where_to_put_the_file(cache: Path, capsys: pytest.Ca
 
 
 def test_a_licence_that_forbids_commercial_use_is_shown_at_pull_time(
-    server: _Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     nc = dataclasses.replace(PUBLISHED["rlfn-x4"], licence="CC-BY-NC-4.0", commercial_use=False)
     monkeypatch.setitem(PUBLISHED, nc.name, nc)

@@ -424,3 +424,16 @@ def mod_crop(x: torch.Tensor | np.ndarray, scale: int) -> torch.Tensor | np.ndar
         return x[..., : h - h % scale, : w - w % scale]
     h, w = int(x.shape[0]), int(x.shape[1])
     return x[: h - h % scale, : w - w % scale, ...]
+
+
+def center_crop(x: torch.Tensor, side: int | None) -> torch.Tensor | None:
+    """The centred ``side x side`` crop of the last two dims of ``x`` (top-left offset rounded down), ``x``
+    itself for ``side=None``, or ``None`` when ``x`` is smaller than ``side`` (the centre-crop protocol of
+    ``srkit eval --center-crop``, SR3's 64 -> 256 evaluation)."""
+    if side is None:
+        return x
+    height, width = x.shape[-2:]
+    if height < side or width < side:
+        return None
+    top, left = (height - side) // 2, (width - side) // 2
+    return x[..., top : top + side, left : left + side]

@@ -30,6 +30,7 @@ from srkit.archs import Upscaler
 from srkit.colour import to_uint8
 from srkit.data import HRDataset
 from srkit.degrade import DegradationGroup, mod_crop
+from srkit.degrade import center_crop as center_crop_of
 from srkit.errors import SrkitError
 from srkit.evaluation.provenance import run_settings
 from srkit.io import read_image, write_image
@@ -407,7 +408,7 @@ def evaluate(
                     hr_full = to_uint8(read_image(path).pixels).unsqueeze(0)
                     for scale in scales:
                         border = scale if crop_border is None else crop_border
-                        pass_.image(dataset.name, path, _cropped(hr_full, scale, center_crop), scale, border)
+                        pass_.image(dataset.name, path, center_crop_of(hr_full, center_crop), scale, border)
     finally:
         if reseed is not None:
             reseed(0)
@@ -453,17 +454,6 @@ class _Pass:
                 cell = (dataset, group.name, scale, path, border, k)
                 scored = None if luma is None else _hwc(to_uint8(luma))
                 self.scorer.submit(cell, lr, _hwc(to_uint8(sr)), _hwc(hr), scored=scored)
-
-
-def _cropped(hr: torch.Tensor, scale: int, side: int | None) -> torch.Tensor | None:
-    """``hr`` (its centred ``side x side`` crop when ``side`` is given; ``None`` if it is smaller)."""
-    if side is None:
-        return hr
-    height, width = hr.shape[-2:]
-    if height < side or width < side:
-        return None
-    top, left = (height - side) // 2, (width - side) // 2
-    return hr[..., top : top + side, left : left + side]
 
 
 def _reseeder(upscaler: Upscaler) -> Callable[[int], None] | None:

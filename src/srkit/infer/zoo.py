@@ -31,7 +31,7 @@ from pathlib import Path
 
 from srkit.catalogue import PUBLISHED, PublishedModel, find_published, source_url, zoo_dir
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.download import describe_error, is_transient, sha256_file, stream_to
+from srkit.io.download import describe_error, hash_problem, is_transient, missing_dirs, sha256_file, stream_to
 
 __all__ = ["pull", "resolve_published"]
 
@@ -70,36 +70,10 @@ def _unverified_refusal(entry: PublishedModel) -> SrkitError:
     )
 
 
-def _hash_problem(entry: PublishedModel, digest: str, size: int) -> str | None:
-    """Why a file with this sha256 ``digest`` and ``size`` is not ``entry``'s published file, or None."""
-    if entry.size is not None and size != entry.size:
-        return f"size {size} bytes, expected {entry.size}"
-    if entry.sha256 is not None and digest != entry.sha256:
-        return f"sha256 {digest}, expected {entry.sha256}"
-    if (
-        entry.sha256 is None
-        and entry.sha256_prefix is not None
-        and not digest.startswith(entry.sha256_prefix)
-    ):
-        return f"sha256 {digest} does not start with the published prefix {entry.sha256_prefix}"
-    return None
-
-
-def _new_dirs(path: Path) -> list[Path]:
-    """The folders of ``path`` (itself included) that do not exist yet, innermost first."""
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    return missing
-
-
 def _download(entry: PublishedModel, url: str, *, progress: bool, log: Log) -> str:
     """Download ``entry`` to its :attr:`~PublishedModel.download_path` (verified first); its sha256."""
     final = entry.download_path
-    created = _new_dirs(final.parent)
+    created = missing_dirs(final.parent)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=zoo_dir())
     os.close(fd)
@@ -118,7 +92,7 @@ def _download(entry: PublishedModel, url: str, *, progress: bool, log: Log) -> s
                         f"model {entry.name}: cannot download {url} ({reason}); {_by_hand(entry, url)}"
                     ) from err
                 time.sleep(_RETRY_DELAY * attempt)
-        problem = _hash_problem(entry, digest, size)
+        problem = hash_problem(entry, digest, size)
         if problem is not None:
             raise SrkitError(
                 f"model {entry.name}: the download from {url} is not the published file ({problem}); "
@@ -139,7 +113,7 @@ def _check_placed(entry: PublishedModel) -> str:
     """The sha256 of the file already at ``entry.download_path``, checked against the catalogue."""
     path = entry.download_path
     digest = sha256_file(path)
-    problem = _hash_problem(entry, digest, path.stat().st_size)
+    problem = hash_problem(entry, digest, path.stat().st_size)
     if problem is not None:
         raise SrkitError(
             f"model {entry.name}: {path} is not the published file ({problem}); delete it and pull again, "

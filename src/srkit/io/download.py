@@ -16,12 +16,23 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Protocol
 
 from tqdm import tqdm
 
 from srkit.errors import DatasetError, one_line
 
-__all__ = ["CHUNK_SIZE", "describe_error", "download_file", "is_transient", "sha256_file", "stream_to"]
+__all__ = [
+    "CHUNK_SIZE",
+    "PublishedHash",
+    "describe_error",
+    "download_file",
+    "hash_problem",
+    "is_transient",
+    "missing_dirs",
+    "sha256_file",
+    "stream_to",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +41,47 @@ CHUNK_SIZE = 1 << 20
 _USER_AGENT = "srkit/0.1 (+https://pypi.org/project/srkit/)"
 # Seconds to wait before retry number n (n * _RETRY_DELAY); tests set it to 0.
 _RETRY_DELAY = 1.0
+
+
+class PublishedHash(Protocol):
+    """What a catalogue entry publishes about its file: its size and full SHA-256, or only the 8 hex
+    digits of a torch.hub file name (any of them may be unknown)."""
+
+    @property
+    def size(self) -> int | None: ...
+
+    @property
+    def sha256(self) -> str | None: ...
+
+    @property
+    def sha256_prefix(self) -> str | None: ...
+
+
+def hash_problem(entry: PublishedHash, digest: str, size: int) -> str | None:
+    """Why a file with this sha256 ``digest`` and ``size`` is not ``entry``'s published file, or None."""
+    if entry.size is not None and size != entry.size:
+        return f"size {size} bytes, expected {entry.size}"
+    if entry.sha256 is not None and digest != entry.sha256:
+        return f"sha256 {digest}, expected {entry.sha256}"
+    if (
+        entry.sha256 is None
+        and entry.sha256_prefix is not None
+        and not digest.startswith(entry.sha256_prefix)
+    ):
+        return f"sha256 {digest} does not start with the published prefix {entry.sha256_prefix}"
+    return None
+
+
+def missing_dirs(path: Path) -> list[Path]:
+    """The folders of ``path`` (itself included) that do not exist yet, innermost first: what a failed
+    download removes again so that it leaves nothing behind."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    return missing
 
 
 def sha256_file(path: str | Path) -> str:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.download import describe_error, is_transient, sha256_file, stream_to
+from srkit.io.download import describe_error, hash_problem, is_transient, missing_dirs, sha256_file, stream_to
 from srkit.settings import cache_dir
 
 __all__ = [
@@ -247,37 +247,11 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _hash_problem(entry: WeightFile, digest: str, size: int) -> str | None:
-    """Why a file with this sha256 ``digest`` and ``size`` is not ``entry``'s published file, or None."""
-    if entry.size is not None and size != entry.size:
-        return f"size {size} bytes, expected {entry.size}"
-    if entry.sha256 is not None and digest != entry.sha256:
-        return f"sha256 {digest}, expected {entry.sha256}"
-    if (
-        entry.sha256 is None
-        and entry.sha256_prefix is not None
-        and not digest.startswith(entry.sha256_prefix)
-    ):
-        return f"sha256 {digest} does not start with the published prefix {entry.sha256_prefix}"
-    return None
-
-
-def _new_dirs(path: Path) -> list[Path]:
-    """The folders of ``path`` (itself included) that do not exist yet, innermost first."""
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    return missing
-
-
 def _check_cached(entry: WeightFile, name: str) -> str:
     """The sha256 of the file already at ``entry.cache_path``, checked against the catalogue."""
     path = entry.cache_path
     digest = sha256_file(path)
-    problem = _hash_problem(entry, digest, path.stat().st_size)
+    problem = hash_problem(entry, digest, path.stat().st_size)
     if problem is not None:
         raise SrkitError(
             f"fetch-weights {name}: {path} is not the published {entry.file} ({problem}); delete it and "
@@ -305,7 +279,7 @@ def _download(entry: WeightFile, name: str, *, progress: bool, log: Log) -> str:
     """Download ``entry`` to its :attr:`~WeightFile.cache_path`, verified first; its sha256."""
     final = entry.cache_path
     url = source_url(entry)
-    created = _new_dirs(final.parent)
+    created = missing_dirs(final.parent)
     ok = False
     tmp: Path | None = None
     try:
@@ -315,7 +289,7 @@ def _download(entry: WeightFile, name: str, *, progress: bool, log: Log) -> str:
         tmp = Path(tmp_name)
         log(f"{name}: downloading {url}")
         size, digest = _stream(entry, name, url, tmp, progress)
-        problem = _hash_problem(entry, digest, size)
+        problem = hash_problem(entry, digest, size)
         if problem is not None:
             raise SrkitError(
                 f"fetch-weights {name}: the download from {url} is not the published {entry.file} "

@@ -28,7 +28,7 @@ from PIL import Image as PILImage
 
 from srkit.archs import InterpolationUpscaler
 from srkit.colour import Y_WEIGHTS, to_uint8
-from srkit.degrade import DegradationGroup, mod_crop, parse_groups
+from srkit.degrade import DegradationGroup, center_crop, mod_crop, parse_groups
 from srkit.errors import SrkitError
 from srkit.io import read_image
 from srkit.io.download import sha256_file
@@ -64,17 +64,6 @@ class _HRFile:
 def hwc(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) uint8 tensor -> contiguous (H, W, C) array."""
     return np.ascontiguousarray(x[0].permute(1, 2, 0).cpu().numpy())
-
-
-def _centre(hr: torch.Tensor, side: int | None) -> torch.Tensor | None:
-    """The centred ``side x side`` crop of ``hr`` as ``srkit eval --center-crop`` scores it."""
-    if side is None:
-        return hr
-    height, width = hr.shape[-2:]
-    if height < side or width < side:
-        return None
-    top, left = (height - side) // 2, (width - side) // 2
-    return hr[..., top : top + side, left : left + side]
 
 
 class Pixels:
@@ -129,7 +118,7 @@ class Pixels:
         if self._last is None or self._last[0] != key:
             path = self._hr_file(dataset, image).path
             self._last = (key, to_uint8(read_image(path).pixels).unsqueeze(0))
-        hr = _centre(self._last[1], self.center_crop)
+        hr = center_crop(self._last[1], self.center_crop)
         if hr is None:
             raise ReportError(f"{self._files[key].path}: smaller than the centre crop {self.center_crop}")
         return mod_crop(hr, scale)
