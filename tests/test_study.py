@@ -133,3 +133,13 @@ def test_bad_study_files_are_one_line_errors(
     assert not (tmp_path / "out").exists()  # validated before anything ran
     with pytest.raises(ConfigError):
         load_study(tmp_path / "missing.yaml")
+
+
+def test_seed_option_runs_only_those_seeds(tmp_path: Path, empty_cache: None, capsys) -> None:
+    path = _study(tmp_path, seeds=[0, 1])
+    assert main(["study", "run", str(path), "--arm", "narrow", "--seed", "1"]) == 0
+    out = tmp_path / "out"
+    assert (out / "narrow-s1" / "eval" / "eval.json").is_file() and not (out / "narrow-s0").exists()
+    data = json.loads((out / "study.json").read_text())
+    assert data["arms"]["narrow"]["seeds"] == [1] and data["arms"]["narrow"]["params"] > 0
+    assert data["arms"]["wide"]["seeds"] == [] and "| wide |" in (out / "study.md").read_text()

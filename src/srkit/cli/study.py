@@ -22,10 +22,12 @@ def add_study_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("file", type=Path, help="study file, e.g. configs/study/srresnet_ablation_x2.yaml")
     run.add_argument("--arm", dest="arms", action="extend", nargs="+", default=[], metavar="NAME",
                      help="only these arms (the tables still cover every arm with results)")  # fmt: skip
+    run.add_argument("--seed", dest="seeds", action="extend", nargs="+", type=int, default=[], metavar="S",
+                     help="only these seeds of each arm")  # fmt: skip
     run.set_defaults(func=_run, train=True)
     report = actions.add_parser("report", help="evaluate and tabulate the finished arms, training nothing")
     report.add_argument("file", type=Path, help="study file")
-    report.set_defaults(func=_run, train=False, arms=[])
+    report.set_defaults(func=_run, train=False, arms=[], seeds=[])
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -34,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     from srkit.train.interrupt import TrainingInterrupted
 
     try:
-        result = run_study(args.file, only=args.arms, train_missing=args.train)
+        result = run_study(args.file, only=args.arms, seeds=args.seeds, train_missing=args.train)
     except TrainingInterrupted as stop:
         if stop.main:
             print(f"srkit: {stop}; resume with: srkit study run {args.file}", file=sys.stderr, flush=True)

@@ -182,12 +182,13 @@ def run_study(
     path: str | Path,
     *,
     only: Sequence[str] = (),
+    seeds: Sequence[int] = (),
     train_missing: bool = True,
     echo: Callable[[str], None] = print,
 ) -> StudyResult:
-    """Run the study file ``path`` (see the module docstring). ``only``: these arms only (the tables
-    still cover every arm that has results); ``train_missing=False``: evaluate and tabulate what is
-    there without training (``srkit study report``)."""
+    """Run the study file ``path`` (see the module docstring). ``only``: these arms only, ``seeds``: these
+    seeds only (the tables still cover every run that has results); ``train_missing=False``: evaluate and
+    tabulate what is there without training (``srkit study report``)."""
     from srkit.study.tables import write_tables
 
     study, base = load_study(path)
@@ -197,7 +198,7 @@ def run_study(
         raise ConfigError(f"--arm: unknown arm {unknown[0]!r}; arms: {', '.join(a.name for a in study.arms)}")
     result = StudyResult(runs)
     for run in runs:
-        if (only and run.arm.name not in only) or run.skip is not None:
+        if (only and run.arm.name not in only) or (seeds and run.seed not in seeds) or run.skip is not None:
             if run.skip is not None:
                 echo(f"study: not running {run.label}: {run.skip}")
             continue

@@ -92,7 +92,7 @@ def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
         "arm": runs[0].arm.name,
         "finding": runs[0].arm.finding,
         "seeds": [r.seed for r in seeds],
-        "params": _params(runs[0].weights("model")),
+        "params": next((n for n in (_params(r.weights("model")) for r in runs) if n), None),
         "train_seconds": [float(r.record().get("seconds", 0.0)) for r in runs if r.done],
         "final_val_psnr": [v[-1] for v in vals if v],
         "best_val_psnr": [max(v) for v in vals if v],
