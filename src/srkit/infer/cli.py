@@ -109,10 +109,13 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         "upscale",
         help="upscale images, folders or glob patterns",
         description=(
-            "Upscale image files (PNG, JPEG, WebP, TIFF, BMP) with a named model, a weights file or an "
-            "interpolation baseline. Writes <stem>_x<scale>.<ext> beside each input (or into -o OUTDIR), "
-            "in seamless overlapping tiles. Gray stays gray, alpha is kept (upscaled bicubic), 16-bit "
-            "stays 16-bit (PNG/TIFF), EXIF orientation is applied and the ICC profile carried over. "
+            "Upscale image files (PNG, JPEG, WebP, TIFF, BMP, GIF; animations and multi-page TIFFs frame "
+            "by frame) with a named model, a weights file or an interpolation baseline. Writes "
+            "<stem>_x<scale>.<ext> beside each input (or into -o OUTDIR, or -o FILE for one input; "
+            "--name/--suffix), in seamless overlapping tiles; --outscale/--width/--height resize the "
+            "model's output to any size, --scale beyond the model's chains models. Gray stays gray, alpha "
+            "is kept (upscaled bicubic), 16-bit stays 16-bit (PNG/TIFF), EXIF orientation is applied and "
+            "the ICC profile carried over. "
             "Outputs record that srkit wrote them (an XMP packet: source, model, scale), so a folder "
             "can be its own output folder and --overwrite replaces only srkit's outputs. "
             "Bad files are listed at the end and make the exit status 1."
@@ -126,7 +129,8 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="OUTDIR",
-        help="output folder (default: beside each input; sub-folders of a folder input are kept)",
+        help="output folder (default: beside each input; sub-folders of a folder input are kept), or the "
+        "output file when there is one input (an image suffix that is not a folder)",
     )
     p.add_argument(
         "--scale",
