@@ -392,3 +392,32 @@ def test_import_srkit_needs_no_web_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_weight_files_given_at_start_are_offered_by_stem(tmp_path: Path) -> None:
+    import torch
+    from starlette.testclient import TestClient
+
+    from srkit.archs import build_model, save_weights
+    from srkit.errors import ConfigError
+
+    torch.manual_seed(0)
+    weights = save_weights(
+        tmp_path / "mine.safetensors", build_model("edsr-baseline", scale=2, num_feat=8, num_block=1)
+    )
+    with TestClient(create_app(ServeConfig(model_files=(weights,))), base_url=BASE) as client:
+        offered = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+        assert offered["mine"]["kind"] == "file" and offered["mine"]["scale"] == 2
+        job = _wait(
+            client, _upload(client, _png(np.zeros((12, 10, 3), np.uint8)), "z.png", model="mine").json()["id"]
+        )
+        (run,) = job["runs"]
+        assert job["state"] == "done" and (run["width"], run["height"]) == (20, 24)
+        want = srkit.load_model(weights, device="cpu").upscale(np.zeros((12, 10, 3), np.uint8))
+        with PILImage.open(io.BytesIO(client.get(run["download_url"]).content)) as im:
+            np.testing.assert_array_equal(np.asarray(im), want)
+        # a path in the request is not a model
+        refused = _upload(client, _png(np.zeros((8, 8, 3), np.uint8)), "z.png", model=str(weights))
+        assert refused.status_code == 400 and "model" in refused.json()["error"]
+    with pytest.raises(ConfigError, match="no such weight file"):
+        ServeConfig(model_files=(tmp_path / "missing.safetensors",))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from srkit.errors import SrkitError
 from srkit.infer.cli import add_runtime_arguments, apply_runtime_arguments
@@ -53,6 +54,16 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         help=f"largest upload in MiB; larger ones are refused (default {DEFAULT_MAX_UPLOAD_MB})",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the models run")
+    p.add_argument(
+        "--model",
+        dest="model_files",
+        action="extend",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="weight files to offer on the page besides the named models (by file stem)",
+    )
     add_runtime_arguments(p)
     p.set_defaults(func=run_serve_command)
 
@@ -77,6 +88,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         allow_remote=args.allow_remote,
         device=args.device,
+        model_files=tuple(args.model_files),
     )
     warning = check_host(args.host, args.allow_remote)
     if warning:

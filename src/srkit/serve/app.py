@@ -111,7 +111,7 @@ def _page_template() -> str:
 
 def _page_config(config: ServeConfig) -> str:
     """The page's settings as JSON that is safe inside a ``<script>`` element."""
-    choices = model_choices()
+    choices = model_choices(config.model_files)
     data = {
         "models": [c.to_json() for c in choices],
         "default_model": default_choice(choices),
@@ -138,7 +138,7 @@ async def page(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     """The models offered, and the one ticked by default."""
-    choices = model_choices()
+    choices = model_choices(_store(request).config.model_files)
     return JSONResponse({"models": [c.to_json() for c in choices], "default": default_choice(choices)})
 
 
@@ -186,7 +186,7 @@ async def create_job(request: Request) -> Response:
         params.get("scale"),
         params.get("tile"),
         params.get("precision"),
-        model_choices(),
+        model_choices(config.model_files),
     )
     job = store.create(name, options)
     try:

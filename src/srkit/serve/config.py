@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from srkit.errors import ConfigError
 
@@ -37,6 +38,8 @@ class ServeConfig:
         allow_remote: serve on a non-loopback address and accept any ``Host`` header.
         device: where the models run (``auto``, ``cpu``, ``cuda``).
         max_jobs: finished jobs kept before the oldest (and its files) is removed.
+        model_files: weight files offered on the page besides the named models (``--model FILE``), by
+            their file stem; only these, never a path a request names.
     """
 
     host: str = DEFAULT_HOST
@@ -45,8 +48,15 @@ class ServeConfig:
     allow_remote: bool = False
     device: str = "auto"
     max_jobs: int = DEFAULT_MAX_JOBS
+    model_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
+        for path in self.model_files:
+            if not path.is_file():
+                raise ConfigError(f"--model: {path}: no such weight file")
+        stems = [p.stem for p in self.model_files]
+        if len(set(stems)) != len(stems):
+            raise ConfigError(f"--model: two weight files share a name: {', '.join(stems)}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port: must be from 0 to 65535, got {self.port}")
         if not self.max_upload_mb > 0:

@@ -409,7 +409,9 @@ class JobStore:
         if key in self._models:
             self._models.move_to_end(key)
             return self._models[key]
-        upscaler = load_upscaler(model, device=self.config.device, precision=precision, download=False)
+        files = {path.stem: path for path in self.config.model_files}
+        source = files.get(model, model)  # a --model FILE by its stem, else a name of the list
+        upscaler = load_upscaler(source, device=self.config.device, precision=precision, download=False)
         self._models[key] = upscaler
         while len(self._models) > MODEL_CACHE:
             self._models.popitem(last=False)
