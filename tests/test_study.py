@@ -74,6 +74,8 @@ def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_ca
     assert f"{mean:.2f} ± {std:.2f}" in md and "nearest (held out)" in md
     assert "| perceptual | not run: needs vgg19" in md and "fewer channels: lower PSNR" in md
     assert "wide vs narrow" in md
+    assert "| model | dataset | interpolation | PSNR | SSIM | scale |" in md
+    assert f"| wide | {cell.split('/')[0]} | nearest | {mean:.2f} ± {std:.2f} |" in md
     csv_lines = (out / "study.csv").read_text().splitlines()
     assert csv_lines[0] == "model,dataset,interpolation,psnr,ssim,scale,seeds" and len(csv_lines) == 1 + 2 * 2
     assert (out / "curves.png").stat().st_size > 0

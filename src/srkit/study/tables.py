@@ -225,6 +225,18 @@ def _long_csv(summaries: Sequence[dict[str, Any]], scale: int) -> str:
     return buffer.getvalue()
 
 
+def _long_table(summaries: Sequence[dict[str, Any]], scale: int) -> str:
+    """The source study's table format: model, dataset, interpolation, PSNR, SSIM, scale (seed means)."""
+    lines = ["| model | dataset | interpolation | PSNR | SSIM | scale |", "|---|---|---|---|---|---|"]
+    for s in summaries:
+        for key, g in s["groups"].items():
+            dataset, group = key.split("/", 1)
+            lines.append(
+                f"| {s['arm']} | {dataset} | {group} | {_pm(g['psnr'])} | {_pm(g['ssim'], 4)} | {scale} |"
+            )
+    return "\n".join(lines)
+
+
 def write_tables(study: StudyConfig, runs: Sequence[ArmRun]) -> list[Path]:
     """Write ``study.json``, ``study.md``, ``study.csv`` (and ``curves.png`` when any arm logged a
     validation) into the study's folder; returns the paths."""
@@ -244,6 +256,8 @@ def write_tables(study: StudyConfig, runs: Sequence[ArmRun]) -> list[Path]:
         ]
     if compare:
         parts += ["", _compare_table(compare)]
+    if len(study.eval.degradations) > 1:
+        parts += ["", "In the source study's format:", "", _long_table(list(summaries.values()), scale)]
     paths = [
         atomic_write_text(
             out / "study.json", json.dumps({"arms": summaries, "compare": compare}, indent=2) + "\n"
