@@ -247,3 +247,25 @@ def test_holdout_carves_validation_images_out_of_training(tmp_path: Path) -> Non
     assert list(sets) == ["holdout"] and len(sets["holdout"]) == 3
     with pytest.raises(ConfigError, match="leave none of the 10"):
         holdout_files([folder], 10)
+
+
+def test_training_validates_on_the_holdout_alone(tmp_path: Path) -> None:
+    from srkit.train.config import load_config
+    from srkit.train.engine import train
+    from test_train_support import tiny_config, write_config
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i in range(6):
+        write_image(folder / f"{i}.png", _image(32, 32, seed=i).permute(1, 2, 0).numpy())
+    recipe = tiny_config(
+        tmp_path,
+        data={"train": {"hr": [str(folder)]}, "val": {"datasets": [], "holdout": 2, "every": 2}},
+        train={"steps": 4, "best_metric": "worst_psnr"},
+    )
+    run = tmp_path / "run"
+    train(load_config(write_config(tmp_path / "r.yaml", recipe)), run_dir=run)
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    vals = [r for r in records if r["kind"] == "val"]
+    assert [r["step"] for r in vals] == [2, 4] and all("holdout/psnr" in r for r in vals)
+    assert (run / "best.safetensors").is_file()

@@ -467,7 +467,7 @@ class Engine:
     def _loop(self, logger: RunLogger) -> TrainResult:
         cfg = self.config
         main = self.dist.is_main
-        sets = load_val_sets(cfg) if main and cfg.data.val.datasets else {}
+        sets = load_val_sets(cfg) if main and (cfg.data.val.datasets or cfg.data.val.holdout) else {}
         if sets and self.step == 0:
             logger.log_val(0, bicubic_baseline(cfg, sets), kind="bicubic")
         if self.step < self.total_steps:
