@@ -254,3 +254,20 @@ def test_cli_default_matches_the_library() -> None:
     from srkit.report import curves
 
     assert cli_plot.DEFAULT_SMOOTH == curves.DEFAULT_SMOOTH
+
+
+def test_runs_of_one_series_get_a_colour_each(tmp_path: Path) -> None:
+    """A study's curves: one validation series per run, so each run needs its own colour."""
+    folders = []
+    for i in range(3):
+        run = tmp_path / f"arm{i}"
+        run.mkdir()
+        records = [
+            {"kind": "val", "step": s, "time": 0.0, "set5/psnr": 20.0 + i + s / 100, "set5/ssim": 0.5}
+            for s in (100, 200)
+        ]
+        (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        folders.append(run)
+    axes = axes_by_title(plot_runs(folders))["validation PSNR"]
+    colours = [line(axes, f"arm{i}: set5").get_color() for i in range(3)]
+    assert len(set(colours)) == 3

@@ -60,6 +60,7 @@ def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_ca
     evals = [json.loads((out / f"wide-s{s}" / "eval" / "eval.json").read_text()) for s in (0, 1)]
     psnr = [next(g["psnr"] for g in e["groups"] if g["degradation"] == "nearest") for e in evals]
     cell = next(k for k in wide["groups"] if k.endswith("/nearest"))
+    assert [k.split("/")[1] for k in wide["groups"]] == ["bicubic", "nearest"]  # evaluation order
     assert wide["groups"][cell]["psnr"] == psnr and wide["seeds"] == [0, 1]
     worst = [min(g["psnr"] for g in e["groups"]) for e in evals]
     assert next(iter(wide["worst"].values())) == worst

@@ -10,8 +10,9 @@ logged as the strings ``"nan"``/``"inf"``, are read back as floats.
 One subplot per kind, drawn only when some run logged it: validation PSNR and SSIM per set (and group)
 with bicubic as a dotted line, the training losses (moving average over ``smooth`` records; the raw values
 faint), the learning rate (log scale), Group DRO's ``q`` per group, and the GAN's discriminator and
-adversarial losses. Every run keeps one line style, every series one colour, and each line's label is
-``<run>: <series>``. Matplotlib is imported only when plotting, on its Agg canvas.
+adversarial losses. Every run keeps one line style, every series one colour (in a panel with one series,
+every run its own colour instead), and each line's label is ``<run>: <series>``. Matplotlib is imported
+only when plotting, on its Agg canvas.
 """
 
 from __future__ import annotations
@@ -208,10 +209,12 @@ def _positive(axes: Axes) -> bool:
 def _draw_panel(axes: Axes, panel: Panel, logs: Sequence[RunLog], window: int) -> None:
     colours: dict[str, str] = {}
     references: set[tuple[str, float]] = set()
+    one_series = len({key for log in logs for key in panel.keys(log)}) == 1
     for index, log in enumerate(logs):
-        style = _LINE_STYLES[index % len(_LINE_STYLES)]
+        # one series per run (a study's curves): a colour per run; else a colour per series, a style per run
+        style = "-" if one_series else _LINE_STYLES[index % len(_LINE_STYLES)]
         for key in panel.keys(log):
-            colour = colours.setdefault(key, f"C{len(colours) % 10}")
+            colour = f"C{index % 10}" if one_series else colours.setdefault(key, f"C{len(colours) % 10}")
             steps, values = log.series(panel.kind, key)
             label = f"{log.name}: {_label(key)}"
             if panel.smoothed and window > 1:

@@ -101,9 +101,7 @@ def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
         "worst": {},
         "mean_over_groups": {},
     }
-    keys = sorted(
-        {k for c in cells for k in c}, key=lambda k: (k[0], list(cells[0]).index(k) if cells else 0)
-    )
+    keys = list(dict.fromkeys(k for c in cells for k in c))  # evaluation order
     for dataset, group in keys:
         per_seed = [c[(dataset, group)] for c in cells if (dataset, group) in c]
         summary["groups"][f"{dataset}/{group}"] = {
