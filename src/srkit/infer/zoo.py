@@ -21,17 +21,13 @@ what to do: the URL and the cache path where the file may be put by hand.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from srkit.catalogue import PUBLISHED, PublishedModel, find_published, source_url, zoo_dir
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.download import describe_error, hash_problem, is_transient, missing_dirs, sha256_file, stream_to
+from srkit.io.download import download_verified, hash_problem, sha256_file
 
 __all__ = ["pull", "resolve_published"]
 
@@ -72,41 +68,20 @@ def _unverified_refusal(entry: PublishedModel) -> SrkitError:
 
 def _download(entry: PublishedModel, url: str, *, progress: bool, log: Log) -> str:
     """Download ``entry`` to its :attr:`~PublishedModel.download_path` (verified first); its sha256."""
-    final = entry.download_path
-    created = missing_dirs(final.parent)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=zoo_dir())
-    os.close(fd)
-    tmp = Path(tmp_name)
-    ok = False
-    try:
-        log(f"{entry.name}: downloading {url}")
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                size, digest = stream_to(url, tmp, progress=progress, timeout=_TIMEOUT, desc=entry.file)
-                break
-            except Exception as err:
-                if attempt >= _ATTEMPTS or not is_transient(err):
-                    reason = describe_error(err)
-                    raise SrkitError(
-                        f"model {entry.name}: cannot download {url} ({reason}); {_by_hand(entry, url)}"
-                    ) from err
-                time.sleep(_RETRY_DELAY * attempt)
-        problem = hash_problem(entry, digest, size)
-        if problem is not None:
-            raise SrkitError(
-                f"model {entry.name}: the download from {url} is not the published file ({problem}); "
-                "it was discarded and nothing was kept"
-            )
-        os.replace(tmp, final)
-        ok = True
-        return digest
-    finally:
-        tmp.unlink(missing_ok=True)
-        if not ok:
-            for folder in created:  # innermost first: only the folders this download made
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+    log(f"{entry.name}: downloading {url}")
+    return download_verified(
+        url,
+        entry.download_path,
+        entry,
+        label=f"model {entry.name}",
+        what="file",
+        by_hand=_by_hand(entry, url),
+        progress=progress,
+        tmp_dir=zoo_dir(),
+        attempts=_ATTEMPTS,
+        retry_delay=_RETRY_DELAY,
+        timeout=_TIMEOUT,
+    )
 
 
 def _check_placed(entry: PublishedModel) -> str:

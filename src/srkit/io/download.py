@@ -7,6 +7,7 @@ file. Used for benchmark archives (:mod:`srkit.data.download`) and pretrained we
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -20,13 +21,14 @@ from typing import Protocol
 
 from tqdm import tqdm
 
-from srkit.errors import DatasetError, one_line
+from srkit.errors import DatasetError, SrkitError, one_line
 
 __all__ = [
     "CHUNK_SIZE",
     "PublishedHash",
     "describe_error",
     "download_file",
+    "download_verified",
     "hash_problem",
     "is_transient",
     "missing_dirs",
@@ -200,3 +202,65 @@ def download_file(
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def download_verified(
+    url: str,
+    final: Path,
+    expected: PublishedHash,
+    *,
+    label: str,
+    what: str,
+    by_hand: str,
+    progress: bool,
+    tmp_dir: Path | None = None,
+    attempts: int = 2,
+    retry_delay: float = 1.0,
+    timeout: float = 60.0,
+) -> str:
+    """Download ``url`` to ``final`` (the model zoo's and ``srkit fetch-weights``' one way): into a
+    temporary file in ``tmp_dir`` (default ``final``'s folder), hashing on the way, retrying transient
+    network errors (``attempts``, ``retry_delay * n`` seconds before retry ``n``), and renamed to ``final``
+    only once its size and SHA-256 match ``expected``; a failure leaves nothing behind (no partial or
+    temporary file, no folder it created). Returns the SHA-256.
+
+    Raises:
+        SrkitError: one line starting with ``label``: the network failure (then ``by_hand``), a file
+            that is not the published ``what``, or a file that cannot be written.
+    """
+    created = missing_dirs(final.parent)
+    ok = False
+    tmp: Path | None = None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=tmp_dir or final.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        for attempt in range(1, attempts + 1):
+            try:
+                size, digest = stream_to(url, tmp, progress=progress, timeout=timeout, desc=final.name)
+                break
+            except Exception as err:
+                if attempt >= attempts or not is_transient(err):
+                    raise SrkitError(
+                        f"{label}: cannot download {url} ({describe_error(err)}); {by_hand}"
+                    ) from err
+                time.sleep(retry_delay * attempt)
+        problem = hash_problem(expected, digest, size)
+        if problem is not None:
+            raise SrkitError(
+                f"{label}: the download from {url} is not the published {what} ({problem}); it was discarded "
+                "and nothing was kept"
+            )
+        os.replace(tmp, final)
+        ok = True
+        return digest
+    except OSError as err:
+        raise SrkitError(f"{label}: cannot write {final} ({describe_error(err)})") from err
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if not ok:
+            for folder in created:  # innermost first: only the folders this download made
+                with contextlib.suppress(OSError):
+                    folder.rmdir()

@@ -30,17 +30,14 @@ unless ``allow_unverified`` (``--allow-unverified``); none is, today.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from srkit.errors import ConfigError, SrkitError
-from srkit.io.download import describe_error, hash_problem, is_transient, missing_dirs, sha256_file, stream_to
+from srkit.io.download import download_verified, hash_problem, sha256_file
 from srkit.settings import cache_dir
 
 __all__ = [
@@ -260,53 +257,22 @@ def _check_cached(entry: WeightFile, name: str) -> str:
     return digest
 
 
-def _stream(entry: WeightFile, name: str, url: str, tmp: Path, progress: bool) -> tuple[int, str]:
-    """Download ``url`` into ``tmp`` (retrying network errors); ``(bytes, sha256)``."""
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            return stream_to(url, tmp, progress=progress, timeout=_TIMEOUT, desc=entry.file)
-        except Exception as err:
-            if attempt >= _ATTEMPTS or not is_transient(err):
-                raise SrkitError(
-                    f"fetch-weights {name}: cannot download {url} ({describe_error(err)}); download it by "
-                    f"hand to {entry.cache_path}"
-                ) from err
-            time.sleep(_RETRY_DELAY * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _download(entry: WeightFile, name: str, *, progress: bool, log: Log) -> str:
     """Download ``entry`` to its :attr:`~WeightFile.cache_path`, verified first; its sha256."""
-    final = entry.cache_path
     url = source_url(entry)
-    created = missing_dirs(final.parent)
-    ok = False
-    tmp: Path | None = None
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.file}.", suffix=".part", dir=final.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        log(f"{name}: downloading {url}")
-        size, digest = _stream(entry, name, url, tmp, progress)
-        problem = hash_problem(entry, digest, size)
-        if problem is not None:
-            raise SrkitError(
-                f"fetch-weights {name}: the download from {url} is not the published {entry.file} "
-                f"({problem}); it was discarded and nothing was kept"
-            )
-        os.replace(tmp, final)
-        ok = True
-        return digest
-    except OSError as err:
-        raise SrkitError(f"fetch-weights {name}: cannot write {final} ({describe_error(err)})") from err
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        if not ok:
-            for folder in created:  # innermost first: only the folders this download made
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+    log(f"{name}: downloading {url}")
+    return download_verified(
+        url,
+        entry.cache_path,
+        entry,
+        label=f"fetch-weights {name}",
+        what=entry.file,
+        by_hand=f"download it by hand to {entry.cache_path}",
+        progress=progress,
+        attempts=_ATTEMPTS,
+        retry_delay=_RETRY_DELAY,
+        timeout=_TIMEOUT,
+    )
 
 
 def _fetch_file(entry: WeightFile, name: str, *, allow_unverified: bool, progress: bool, log: Log) -> Path:
