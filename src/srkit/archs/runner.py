@@ -34,7 +34,12 @@ from torch import nn
 
 from srkit.archs.contract import NetInfo
 from srkit.archs.registry import ARCH_ENTRIES, net_info
-from srkit.archs.speed import fp32_island_modules, fp32_islands, prepare_for_inference
+from srkit.archs.speed import (
+    compile_for_inference,
+    fp32_island_modules,
+    fp32_islands,
+    prepare_for_inference,
+)
 from srkit.colour import gray_to_y, rgb_to_ycbcr, to_uint8, y_to_gray, ycbcr_to_rgb
 from srkit.degrade import resize
 from srkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
@@ -116,6 +121,11 @@ class Runner:
             (:func:`srkit.archs.speed.prepare_for_inference`: pixel-shuffle channel reorder with
             channels-last, bf16 weights stored once and out-of-place ReLU when autocasting); what was
             rewritten is :attr:`rewrites`. Leave it off for a network that is still being trained.
+        compile: also ``torch.compile`` the optimised network (inductor with weight freezing,
+            :func:`srkit.archs.speed.compile_for_inference`; needs ``optimize``). The first call of each
+            input shape compiles (seconds); later calls of that shape are faster where inductor's bf16
+            convolutions win (AMX CPUs; measured in ``docs/speed.md``), so it pays off for many calls of
+            one shape (tiles, a folder of equal-sized images), not for one small image.
 
     When autocasting, the network's fp32 islands (``fp32_modules``, :attr:`fp32_modules`) run in float32
     with or without ``optimize``: the runner wraps them only for the duration of each call.
@@ -130,6 +140,7 @@ class Runner:
         precision: str = "auto",
         channels_last: bool | None = None,
         optimize: bool = False,
+        compile: bool = False,
     ) -> None:
         info = net_info(model)
         self.info = info
@@ -168,6 +179,12 @@ class Runner:
         if self.precision != "fp32":
             self.fp32_modules = tuple(getattr(model, "fp32_modules", ()))
             self._islands = fp32_island_modules(model, self.fp32_modules)
+        #: The compiled network (``compile=True``), else None.
+        self.compiled: nn.Module | None = None
+        if compile:
+            if not optimize:
+                raise ConfigError(f"model {self.name}: compiling needs a runner that owns the network")
+            self.compiled = compile_for_inference(model, self._islands, self.device.type)
 
     @property
     def name(self) -> str:
@@ -222,8 +239,9 @@ class Runner:
     def network(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """The network's output for ``x`` in its colour space and at its input size; iterative runners
         override this with their sampling loop."""
+        net = self.model if self.compiled is None else self.compiled
         with self.autocast():
-            return self.model(x, scale) if self.info.scale_arg else self.model(x)
+            return net(x, scale) if self.info.scale_arg else net(x)
 
     def _forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """The network on ``x`` (already in its colour space): upsampling first if it takes the upsampled
@@ -290,10 +308,17 @@ def make_runner(
     precision: str = "auto",
     channels_last: bool | None = None,
     optimize: bool = False,
+    compile: bool = False,
 ) -> Runner:
     """The runner of ``model``'s architecture (its registry entry's, else :class:`Runner`)."""
     info = net_info(model)
     cls = ARCH_ENTRIES[info.arch].runner or Runner
     return cls(
-        model, name=name, device=device, precision=precision, channels_last=channels_last, optimize=optimize
+        model,
+        name=name,
+        device=device,
+        precision=precision,
+        channels_last=channels_last,
+        optimize=optimize,
+        compile=compile,
     )

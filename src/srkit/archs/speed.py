@@ -44,6 +44,7 @@ from srkit.errors import ConfigError
 __all__ = [
     "ChannelsLastPixelShuffle",
     "cast_matmul_weights",
+    "compile_for_inference",
     "fp32_island_modules",
     "fp32_islands",
     "prepare_for_inference",
@@ -214,3 +215,18 @@ def fp32_islands(modules: Iterable[nn.Module], device_type: str) -> Iterator[Non
     finally:
         for module in wrapped:
             del module.__dict__["forward"]
+
+
+def compile_for_inference(model: nn.Module, islands: Iterable[nn.Module], device_type: str) -> nn.Module:
+    """``torch.compile(model)`` for inference (inductor, ``freezing``: weights folded into the graph as
+    constants and convolution weights pre-packed for oneDNN), after the other rewrites. The fp32
+    ``islands`` are wrapped for good (:func:`run_in_fp32`), since the runner owns the network and a
+    wrapper added around each call would make dynamo re-check the modules every time. Compilation
+    happens on the first call of each input shape; inductor's on-disk cache (``$TORCHINDUCTOR_CACHE_DIR``)
+    keeps the generated code between processes. Freezing is exact for inference only: the compiled
+    module must not be trained."""
+    for module in islands:
+        if not getattr(module.__dict__.get("forward"), "_srkit_fp32_island", False):
+            module.__dict__["forward"] = run_in_fp32(module.forward, device_type)
+    # dynamic=False: one specialised graph per shape (tiles share one); freezing needs no_grad/inference
+    return torch.compile(model, dynamic=False, options={"freezing": True})  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from srkit.cli.serve import add_serve_parser
 from srkit.cli.study import add_study_parser
 from srkit.errors import SrkitError
 from srkit.infer.cli import (
+    add_compile_argument,
     add_models_parser,
     add_runtime_arguments,
     add_sampling_arguments,
@@ -134,6 +135,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_arguments(p)
     add_runtime_arguments(p)
+    add_compile_argument(p)
     gen = p.add_argument_group("generative SR (sr3; docs/sr3.md)")
     gen.add_argument(
         "--samples",
@@ -246,7 +248,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     names = _model_labels(args.model)
     # every model is loaded before anything is measured, so a bad one fails at once
     upscalers = [
-        load_upscaler(m, device=args.device, precision=args.precision, download=not args.no_download)
+        load_upscaler(
+            m,
+            device=args.device,
+            precision=args.precision,
+            download=not args.no_download,
+            compile=args.compile,
+        )
         for m in args.model
     ]
     apply_sampling_arguments(upscalers, args)

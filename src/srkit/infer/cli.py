@@ -83,6 +83,17 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_compile_argument(p: argparse.ArgumentParser) -> None:
+    """``--compile`` (``srkit upscale`` and ``srkit eval``): :class:`srkit.archs.Runner`'s ``compile``."""
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (inductor, frozen weights): the first call of each image or tile size "
+        "compiles for seconds, later ones ran 1.2-1.3x faster in bf16 on an AMX CPU (docs/speed.md); worth "
+        "it for many tiles or equal-sized images, not for one small image",
+    )
+
+
 def apply_runtime_arguments(args: argparse.Namespace) -> None:
     """Apply ``--threads`` (``torch.set_num_threads``) and ``--max-pixels`` (``$SRKIT_MAX_PIXELS`` for
     this process, which every image read honours); one-line errors for bad values."""
@@ -238,6 +249,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_sampling_arguments(p)
     add_runtime_arguments(p)
+    add_compile_argument(p)
     p.set_defaults(func=run_upscale_command)
 
 
@@ -306,7 +318,11 @@ def _upscaler_and_scale(args: argparse.Namespace) -> tuple[Any, int]:
 
     model = args.model if args.model is not None else _default_model_for(args.scale)
     upscaler = load_upscaler(
-        model, device=args.device, precision=args.precision, download=not args.no_download
+        model,
+        device=args.device,
+        precision=args.precision,
+        download=not args.no_download,
+        compile=getattr(args, "compile", False),
     )
     apply_sampling_arguments([upscaler], args)
     if args.scale is None:

@@ -35,8 +35,10 @@ def load_upscaler(
     device: str | torch.device = "auto",
     precision: str = "auto",
     download: bool = True,
+    compile: bool = False,
 ) -> InterpolationUpscaler | Runner:
-    """Resolve ``--model`` to an upscaler.
+    r"""Resolve ``--model`` to an upscaler (``compile``: the network's runner also ``torch.compile``\ s
+    it, :class:`srkit.archs.Runner`; ``--compile``).
 
     Accepted, in this order:
 
@@ -64,7 +66,8 @@ def load_upscaler(
         from srkit.infer.zoo import pull  # import-time cost: only when a published model is asked for
 
         weights = pull(key, download=download)
-        return make_runner(load_network(weights), name=key, device=device, precision=precision, optimize=True)
+        net = load_network(weights)
+        return make_runner(net, name=key, device=device, precision=precision, optimize=True, compile=compile)
     if not named and path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         accepted = (
             f"an interpolation baseline ({', '.join(KERNELS)}), a named or published model (srkit models) "
@@ -83,7 +86,7 @@ def load_upscaler(
         )
     model = load_network(text)
     name = key if named else path.stem
-    return make_runner(model, name=name, device=device, precision=precision, optimize=True)
+    return make_runner(model, name=name, device=device, precision=precision, optimize=True, compile=compile)
 
 
 class ChainedUpscaler:
@@ -229,6 +232,7 @@ def describe_model(name_or_path: str | Path, upscaler: InterpolationUpscaler | R
         "arch": upscaler.info.arch,
         "device": str(upscaler.device),
         "precision": upscaler.precision,
+        "compiled": upscaler.compiled is not None,
         "luma_scored": upscaler.info.color == "y",
         **sampling,
     }

@@ -118,6 +118,7 @@ class SR3Runner(Runner):
         precision: str = "auto",
         channels_last: bool | None = None,
         optimize: bool = False,
+        compile: bool = False,
         sampler: str | None = None,
         steps: int | None = None,
         seed: int = 0,
@@ -135,6 +136,7 @@ class SR3Runner(Runner):
             precision=precision,
             channels_last=channels_last,
             optimize=optimize,
+            compile=compile,
         )
         hp = model.hparams
         self._options = _options(
