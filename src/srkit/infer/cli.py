@@ -89,8 +89,8 @@ def add_compile_argument(p: argparse.ArgumentParser) -> None:
         "--compile",
         action="store_true",
         help="torch.compile the model (inductor, frozen weights): the first call of each image or tile size "
-        "compiles for seconds, later ones ran 1.2-1.3x faster in bf16 on an AMX CPU (docs/speed.md); worth "
-        "it for many tiles or equal-sized images, not for one small image",
+        "compiles for seconds, later ones ran 1.25-1.35x faster at 512 px in bf16 on an AMX CPU "
+        "(docs/speed.md); worth it for many tiles or equal-sized images, not for one small image",
     )
 
 
