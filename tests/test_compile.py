@@ -81,3 +81,49 @@ def test_load_upscaler_compile_is_recorded(tmp_path: Path) -> None:
     assert isinstance(runner, Runner) and isinstance(plain, Runner)
     assert describe_model(weights, runner)["compiled"] is True
     assert describe_model(weights, plain)["compiled"] is False
+
+
+def test_compile_flag_reaches_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``srkit upscale --compile`` and ``srkit eval --compile`` ask the loader for a compiled runner."""
+    import numpy as np
+    from PIL import Image
+
+    import srkit.infer.upscalers as upscalers
+    from srkit.archs.runner import InterpolationUpscaler
+    from srkit.cli import main
+
+    asked: list[bool] = []
+
+    def fake(name: str, **kwargs: object) -> InterpolationUpscaler:
+        asked.append(bool(kwargs.get("compile")))
+        return InterpolationUpscaler("bicubic")
+
+    monkeypatch.setattr(upscalers, "load_upscaler", fake)
+    photo = tmp_path / "a.png"
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(photo)
+    assert main(["upscale", str(photo), "--model", "x", "--scale", "2", "-o", str(tmp_path / "b.png")]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(photo),
+                "--model",
+                "x",
+                "--scale",
+                "2",
+                "--compile",
+                "-o",
+                str(tmp_path / "c.png"),
+            ]
+        )
+        == 0
+    )
+    data = tmp_path / "set"
+    data.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(data / "i.png")
+    out = tmp_path / "eval"
+    assert (
+        main(["eval", "--model", "x", "--dataset", str(data), "--scale", "2", "--compile", "--out", str(out)])
+        == 0
+    )
+    assert asked == [False, True, True]
