@@ -52,6 +52,7 @@ __all__ = [
     "reorder_pixel_shuffles",
     "run_in_fp32",
     "shuffle_permutation",
+    "wrap_island",
 ]
 
 #: Modules whose weights :func:`cast_matmul_weights` stores in the autocast dtype: the ops autocast runs
@@ -197,6 +198,18 @@ def run_in_fp32(forward: Callable[..., Any], device_type: str) -> Callable[..., 
     return island
 
 
+def wrap_island(module: nn.Module, device_type: str) -> bool:
+    """Make ``module`` an fp32 island: an instance ``forward`` that shadows the class's and runs it
+    through :func:`run_in_fp32`. False when it already is one (a nested entry, or a runner that wrapped
+    it for good); a :class:`ConfigError` when something else replaced its ``forward``."""
+    if getattr(module.__dict__.get("forward"), "_srkit_fp32_island", False):
+        return False
+    if "forward" in module.__dict__:
+        raise ConfigError(f"{type(module).__name__}: an fp32 island cannot wrap a replaced forward")
+    module.__dict__["forward"] = run_in_fp32(module.forward, device_type)
+    return True
+
+
 @contextlib.contextmanager
 def fp32_islands(modules: Iterable[nn.Module], device_type: str) -> Iterator[None]:
     """For the duration of the block, run each of ``modules`` through :func:`run_in_fp32` (an
@@ -205,12 +218,8 @@ def fp32_islands(modules: Iterable[nn.Module], device_type: str) -> Iterator[Non
     wrapped = []
     try:
         for module in modules:
-            if getattr(module.__dict__.get("forward"), "_srkit_fp32_island", False):
-                continue  # already an island (a nested entry)
-            if "forward" in module.__dict__:
-                raise ConfigError(f"{type(module).__name__}: an fp32 island cannot wrap a replaced forward")
-            module.__dict__["forward"] = run_in_fp32(module.forward, device_type)
-            wrapped.append(module)
+            if wrap_island(module, device_type):
+                wrapped.append(module)
         yield
     finally:
         for module in wrapped:
@@ -220,13 +229,12 @@ def fp32_islands(modules: Iterable[nn.Module], device_type: str) -> Iterator[Non
 def compile_for_inference(model: nn.Module, islands: Iterable[nn.Module], device_type: str) -> nn.Module:
     """``torch.compile(model)`` for inference (inductor, ``freezing``: weights folded into the graph as
     constants and convolution weights pre-packed for oneDNN), after the other rewrites. The fp32
-    ``islands`` are wrapped for good (:func:`run_in_fp32`), since the runner owns the network and a
+    ``islands`` are wrapped for good (:func:`wrap_island`), since the runner owns the network and a
     wrapper added around each call would make dynamo re-check the modules every time. Compilation
     happens on the first call of each input shape; inductor's on-disk cache (``$TORCHINDUCTOR_CACHE_DIR``)
     keeps the generated code between processes. Freezing is exact for inference only: the compiled
     module must not be trained."""
     for module in islands:
-        if not getattr(module.__dict__.get("forward"), "_srkit_fp32_island", False):
-            module.__dict__["forward"] = run_in_fp32(module.forward, device_type)
+        wrap_island(module, device_type)
     # dynamic=False: one specialised graph per shape (tiles share one); freezing needs no_grad/inference
     return torch.compile(model, dynamic=False, options={"freezing": True})  # type: ignore[return-value]

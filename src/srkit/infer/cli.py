@@ -322,7 +322,7 @@ def _upscaler_and_scale(args: argparse.Namespace) -> tuple[Any, int]:
         device=args.device,
         precision=args.precision,
         download=not args.no_download,
-        compile=getattr(args, "compile", False),
+        compile=args.compile,
     )
     apply_sampling_arguments([upscaler], args)
     if args.scale is None:
