@@ -54,6 +54,7 @@ def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_ca
     for label in result.trained:
         record = json.loads((out / label / "study-run.json").read_text())
         assert record["done"] and record["step"] == 6 and record["seconds"] > 0
+        assert record["params"] > 0 and record["machine"]["cpu"] and "amx" in record["machine"]
         assert (out / label / "eval" / "eval.json").is_file()
     data = json.loads((out / "study.json").read_text())
     wide = data["arms"]["wide"]
@@ -146,3 +147,50 @@ def test_seed_option_runs_only_those_seeds(tmp_path: Path, empty_cache: None, ca
     data = json.loads((out / "study.json").read_text())
     assert data["arms"]["narrow"]["seeds"] == [1] and data["arms"]["narrow"]["params"] > 0
     assert data["arms"]["wide"]["seeds"] == [] and "| wide |" in (out / "study.md").read_text()
+
+
+def test_archive_keeps_results_that_later_runs_pool_with_new_seeds(
+    tmp_path: Path, empty_cache: None, capsys
+) -> None:
+    import shutil
+
+    path = _study(tmp_path, seeds=[0, 1], archive="kept")
+    out, kept = tmp_path / "out", tmp_path / "kept"
+    assert main(["study", "run", str(path), "--arm", "narrow", "--seed", "0"]) == 0
+    before = json.loads((out / "study.json").read_text())["arms"]["narrow"]
+    assert main(["study", "archive", str(path)]) == 0
+    assert sorted(p.name for p in kept.iterdir()) == ["narrow-s0", "study.csv", "study.json", "study.md"]
+    record = json.loads((kept / "narrow-s0" / "study-run.json").read_text())
+    assert record["done"] and record["params"] == before["params"] > 0
+    assert record["machine"]["cpu"] and isinstance(record["machine"]["amx"], bool)
+    assert (kept / "narrow-s0" / "log.jsonl").read_text() == (out / "narrow-s0" / "log.jsonl").read_text()
+    assert not list(kept.rglob("*.safetensors")) and not list(kept.rglob("state.pt"))
+    shutil.rmtree(out)  # a fresh clone: run folders gone, the archive kept
+    lines: list[str] = []
+    result = run_study(path, only=["narrow"], echo=lines.append)
+    assert result.trained == ["narrow-s1"]  # seed 0 is read from the archive, not trained again
+    assert not (out / "narrow-s0").exists()
+    narrow = json.loads((out / "study.json").read_text())["arms"]["narrow"]
+    assert narrow["seeds"] == [0, 1] and narrow["params"] == before["params"]
+    cell = next(iter(before["groups"]))
+    assert narrow["groups"][cell]["psnr"][0] == before["groups"][cell]["psnr"][0]
+    assert narrow["best_val_psnr"][0] == before["best_val_psnr"][0]
+    assert narrow["train_seconds"][0] == before["train_seconds"][0]
+
+
+def test_archive_needs_an_archive_folder(tmp_path: Path, empty_cache: None, capsys) -> None:
+    path = _study(tmp_path)
+    assert main(["study", "archive", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no archive: folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_archived_without_its_evaluation_is_an_error_not_a_retrain(
+    tmp_path: Path, empty_cache: None
+) -> None:
+    path = _study(tmp_path, archive="kept")
+    (tmp_path / "kept" / "wide").mkdir(parents=True)
+    (tmp_path / "kept" / "wide" / "study-run.json").write_text(json.dumps({"done": True, "seconds": 1.0}))
+    with pytest.raises(ConfigError, match="archived without"):
+        run_study(path, only=["wide"], echo=lambda line: None)
+    assert not (tmp_path / "out" / "wide").exists()

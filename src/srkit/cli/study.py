@@ -1,4 +1,5 @@
-"""``srkit study run FILE [--arm NAME ...]`` and ``srkit study report FILE`` (:mod:`srkit.study`)."""
+"""``srkit study run FILE [--arm NAME ...]``, ``srkit study report FILE`` and ``srkit study archive FILE``
+(:mod:`srkit.study`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ def add_study_parser(sub: argparse._SubParsersAction) -> None:
         description="A study file lists arms as overrides of one training recipe (docs/training.md, "
         "'Studies'). `run` trains every arm one after another (an interrupted arm resumes, a finished one "
         "is skipped), evaluates each and writes study.md, study.json, study.csv and curves.png into the "
-        "study's folder; `report` only evaluates and tabulates what is there.",
+        "study's folder; `report` only evaluates and tabulates what is there; `archive` copies the finished "
+        "runs' records, logs and evaluations into the study's archive: folder (kept in git), from which "
+        "later runs and reports read them.",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="train, evaluate and tabulate every arm")
@@ -28,6 +31,17 @@ def add_study_parser(sub: argparse._SubParsersAction) -> None:
     report = actions.add_parser("report", help="evaluate and tabulate the finished arms, training nothing")
     report.add_argument("file", type=Path, help="study file")
     report.set_defaults(func=_run, train=False, arms=[], seeds=[])
+    archive = actions.add_parser("archive", help="keep the finished runs' results in the study's archive")
+    archive.add_argument("file", type=Path, help="study file (with an archive: folder)")
+    archive.set_defaults(func=_archive)
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from srkit.study import archive_study
+
+    written = archive_study(args.file)
+    print(f"wrote {len(written)} files")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 run, :mod:`srkit.study.tables` for the tables)."""
 
 from srkit.study.config import ArmConfig, StudyConfig, StudyEval, load_study
-from srkit.study.runner import ArmRun, StudyResult, plan_study, run_study
+from srkit.study.runner import ArmRun, StudyResult, archive_study, plan_study, run_study
 
 __all__ = [
     "ArmConfig",
@@ -11,6 +11,7 @@ __all__ = [
     "StudyConfig",
     "StudyEval",
     "StudyResult",
+    "archive_study",
     "load_study",
     "plan_study",
     "run_study",

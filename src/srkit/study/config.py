@@ -74,6 +74,9 @@ class StudyConfig(_Section):
     set: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     out: Path | None = None
+    archive: Path | None = None
+    """Folder (relative to the study file) that ``srkit study archive`` copies every finished run's
+    record, log and evaluation into, so the tables survive without the run folders (a fresh clone)."""
     arms: list[ArmConfig] = Field(min_length=1)
     eval: StudyEval
     compare: list[tuple[str, str]] = Field(default_factory=list)

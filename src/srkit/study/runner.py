@@ -10,6 +10,12 @@ Layout under the study's folder (``out``, default ``runs/study/<name>``):
 - ``study.json`` (every number of the tables), ``study.md`` (the tables), ``curves.png`` (validation
   PSNR of every arm, :func:`srkit.report.plot_runs`).
 
+Run folders are not kept in git; ``srkit study archive FILE`` (:func:`archive_study`) copies what the
+tables need of every finished run (``study-run.json`` with the parameter count and the machine, the
+training ``log.jsonl`` and ``eval/eval.json``) into the study's ``archive:`` folder, which is. A run that
+is absent from the study's folder but archived counts as done: it is not trained again and the tables
+read it from the archive, so the seeds of several sessions pool into one table.
+
 Re-running the command skips what is done: a finished arm is not trained again, an interrupted one
 resumes from its ``state.pt`` (bit-exact, as ``srkit train --resume``), an evaluation newer than the
 arm's weights is reused. Every arm's recipe is validated before the first one trains, so a typo in the
@@ -30,7 +36,7 @@ from srkit.io.atomic import atomic_write_text
 from srkit.study.config import ArmConfig, StudyConfig, load_study
 from srkit.train.config import TrainConfig, load_config
 
-__all__ = ["ArmRun", "StudyResult", "plan_study", "run_study"]
+__all__ = ["ArmRun", "StudyResult", "archive_study", "plan_study", "run_study"]
 
 RUN_RECORD = "study-run.json"
 
@@ -47,14 +53,30 @@ class ArmRun:
     config: TrainConfig
     skip: str | None = None
     """Why the arm is not run (a weight file it needs is absent), else ``None``."""
+    archive_dir: Path | None = None
+    """Where ``srkit study archive`` keeps this run (``<archive>/<label>``), else ``None``."""
 
     @property
     def label(self) -> str:
         return self.run_dir.name
 
+    @property
+    def archived(self) -> bool:
+        """The run is read from the archive: its run folder never started here, the archive has it."""
+        return (
+            not (self.run_dir / RUN_RECORD).is_file()
+            and self.archive_dir is not None
+            and (self.archive_dir / RUN_RECORD).is_file()
+        )
+
+    @property
+    def source(self) -> Path:
+        """The folder the tables read this run from: the run folder, or its archive (:attr:`archived`)."""
+        return self.archive_dir if self.archive_dir is not None and self.archived else self.run_dir
+
     def record(self) -> dict[str, Any]:
         """``study-run.json`` (empty when the arm never started)."""
-        path = self.run_dir / RUN_RECORD
+        path = self.source / RUN_RECORD
         return json.loads(path.read_text()) if path.is_file() else {}
 
     @property
@@ -97,6 +119,7 @@ def plan_study(study: StudyConfig, base: Path) -> list[ArmRun]:
         ConfigError: one line naming the arm and the bad key.
     """
     out = study.out if study.out is not None else Path("runs") / "study" / study.name
+    archive = (base / study.archive).resolve() if study.archive is not None else None
     runs = []
     for arm in study.arms:
         recipe = (base / (arm.recipe or study.recipe)).resolve()
@@ -109,12 +132,25 @@ def plan_study(study: StudyConfig, base: Path) -> list[ArmRun]:
             except ConfigError as exc:
                 raise ConfigError(f"arm {arm.name}: {exc}") from None
             skip = _missing_weights(arm.requires)
-            runs.append(ArmRun(arm, seed, out / label, recipe, overrides, config, skip))
+            archive_dir = archive / label if archive is not None else None
+            runs.append(ArmRun(arm, seed, out / label, recipe, overrides, config, skip, archive_dir))
     return runs
+
+
+def _machine() -> dict[str, Any]:
+    """The CPU a run trained on (model name, AMX, cores, threads) and the accelerator, if any."""
+    from srkit.evaluation.provenance import environment
+
+    env = environment()
+    return {k: env[k] for k in ("cpu", "cpu_capability", "amx", "cpu_count", "threads", "cuda", "torch")}
 
 
 def _write_record(run: ArmRun, seconds: float, done: bool, step: int | None) -> None:
     record = run.record()
+    if done:
+        from srkit.study.tables import count_params
+
+        record.update(params=count_params(run.weights("model")), machine=_machine())
     record.update(
         seconds=round(float(record.get("seconds", 0.0)) + seconds, 2),
         done=done,
@@ -153,6 +189,11 @@ def evaluate_arm(run: ArmRun, study: StudyConfig, echo: Callable[[str], None]) -
     from srkit.evaluation import evaluate, write_report
     from srkit.infer.upscalers import describe_model
 
+    if run.archived:
+        archived = run.source / "eval" / "eval.json"
+        if not archived.is_file():
+            raise ConfigError(f"arm {run.label}: archived without {archived}; archive it again where it ran")
+        return archived
     weights = run.weights(study.eval.weights)
     out = run.run_dir / "eval"
     report = out / "eval.json"
@@ -209,3 +250,49 @@ def run_study(
             evaluate_arm(run, study, echo)
     result.written = write_tables(study, runs)
     return result
+
+
+ARCHIVED_FILES = (RUN_RECORD, "log.jsonl", "eval/eval.json")
+"""What :func:`archive_study` keeps of a run: everything the tables and curves read, no weights."""
+
+
+def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> list[Path]:
+    """Copy every finished, evaluated run of the study file ``path`` into its ``archive:`` folder
+    (``<archive>/<label>/``: :data:`ARCHIVED_FILES`; the record gains the parameter count and the
+    machine when an older srkit wrote it without them), then write the tables there too
+    (``study.md``, ``study.json``, ``study.csv``). Each file is written to a temporary name and renamed,
+    so an interrupted archive never leaves half a file. Returns the files written.
+
+    Raises:
+        ConfigError: the study has no ``archive:`` folder (one line naming the file).
+    """
+    from srkit.study.tables import count_params, write_tables
+
+    study, base = load_study(path)
+    if study.archive is None:
+        raise ConfigError(f"{path}: the study has no archive: folder to copy its runs into")
+    runs = plan_study(study, base)
+    written: list[Path] = []
+    for run in runs:
+        if run.archived or not run.done or run.archive_dir is None:
+            continue
+        if not (run.run_dir / "eval" / "eval.json").is_file():
+            echo(f"study: not archiving {run.label}: not evaluated yet (srkit study report {path})")
+            continue
+        record = run.record()
+        if record.get("params") is None:
+            record["params"] = count_params(run.weights("model"))
+        record.setdefault("machine", _machine())
+        target = run.archive_dir
+        written.append(atomic_write_text(target / RUN_RECORD, json.dumps(record, indent=2) + "\n"))
+        for name in ARCHIVED_FILES[1:]:
+            source = run.run_dir / name
+            if source.is_file():
+                written.append(atomic_write_text(target / name, source.read_text(encoding="utf-8")))
+        echo(f"study: archived {run.label} in {target}")
+    tables = write_tables(study, runs)
+    archive = base / study.archive
+    for table in tables:
+        if table.suffix in (".md", ".json", ".csv"):
+            written.append(atomic_write_text(archive / table.name, table.read_text(encoding="utf-8")))
+    return written

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from srkit.study.config import StudyConfig
     from srkit.study.runner import ArmRun
 
-__all__ = ["arm_summary", "mean_std", "write_tables"]
+__all__ = ["arm_summary", "count_params", "mean_std", "write_tables"]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -55,7 +55,8 @@ def _log(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _params(path: Path) -> int | None:
+def count_params(path: Path) -> int | None:
+    """The number of values in the safetensors file ``path`` (``None`` when it is absent)."""
     if not path.is_file():
         return None
     from safetensors import safe_open
@@ -65,6 +66,12 @@ def _params(path: Path) -> int | None:
         for key in f.keys():  # noqa: SIM118 (safe_open has no __iter__)
             total += math.prod(f.get_slice(key).get_shape())
     return total
+
+
+def _run_params(run: ArmRun) -> int | None:
+    """The run's parameter count: its record's (kept by the archive), else counted from its weights."""
+    recorded = run.record().get("params")
+    return int(recorded) if isinstance(recorded, int) else count_params(run.weights("model"))
 
 
 def _val_psnr(record: dict[str, Any]) -> float | None:
@@ -82,9 +89,9 @@ def _cells(eval_json: Path) -> dict[tuple[str, str], tuple[float, float]]:
 
 def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
     """The numbers of one arm over its seeds' runs (see the module docstring)."""
-    seeds = [r for r in runs if (r.run_dir / "eval" / "eval.json").is_file()]
-    cells = [_cells(r.run_dir / "eval" / "eval.json") for r in seeds]
-    logs = [_log(r.run_dir) for r in runs]
+    seeds = [r for r in runs if (r.source / "eval" / "eval.json").is_file()]
+    cells = [_cells(r.source / "eval" / "eval.json") for r in seeds]
+    logs = [_log(r.source) for r in runs]
     vals = [
         [v for v in (_val_psnr(x) for x in log if x.get("kind") == "val") if v is not None] for log in logs
     ]
@@ -92,7 +99,7 @@ def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
         "arm": runs[0].arm.name,
         "finding": runs[0].arm.finding,
         "seeds": [r.seed for r in seeds],
-        "params": next((n for n in (_params(r.weights("model")) for r in runs) if n), None),
+        "params": next((n for n in (_run_params(r) for r in runs) if n), None),
         "train_seconds": [float(r.record().get("seconds", 0.0)) for r in runs if r.done],
         "final_val_psnr": [v[-1] for v in vals if v],
         "best_val_psnr": [max(v) for v in vals if v],
@@ -263,7 +270,7 @@ def write_tables(study: StudyConfig, runs: Sequence[ArmRun]) -> list[Path]:
         atomic_write_text(out / "study.md", "\n".join(parts).rstrip() + "\n"),
         atomic_write_text(out / "study.csv", _long_csv(list(summaries.values()), scale)),
     ]
-    curves = _curves([r.run_dir for r in runs if (r.run_dir / "log.jsonl").is_file()], out / "curves.png")
+    curves = _curves([r.source for r in runs if (r.source / "log.jsonl").is_file()], out / "curves.png")
     return paths + ([curves] if curves is not None else [])
 
 
