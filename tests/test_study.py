@@ -155,11 +155,17 @@ def test_archive_keeps_results_that_later_runs_pool_with_new_seeds(
     import shutil
 
     path = _study(tmp_path, seeds=[0, 1], archive="kept")
+    data = yaml.safe_load(path.read_text())
+    data["eval"]["references"] = [{"name": "interp", "model": "bicubic"}]
+    path.write_text(yaml.safe_dump(data))
     out, kept = tmp_path / "out", tmp_path / "kept"
     assert main(["study", "run", str(path), "--arm", "narrow", "--seed", "0"]) == 0
     before = json.loads((out / "study.json").read_text())["arms"]["narrow"]
+    before_interp = json.loads((out / "study.json").read_text())["arms"]["interp"]
     assert main(["study", "archive", str(path)]) == 0
-    assert sorted(p.name for p in kept.iterdir()) == ["narrow-s0", "study.csv", "study.json", "study.md"]
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "narrow-s0", "ref-interp", "study.csv", "study.json", "study.md"
+    ]  # fmt: skip
     record = json.loads((kept / "narrow-s0" / "study-run.json").read_text())
     assert record["done"] and record["params"] == before["params"] > 0
     assert record["machine"]["cpu"] and isinstance(record["machine"]["amx"], bool)
@@ -169,13 +175,15 @@ def test_archive_keeps_results_that_later_runs_pool_with_new_seeds(
     lines: list[str] = []
     result = run_study(path, only=["narrow"], echo=lines.append)
     assert result.trained == ["narrow-s1"]  # seed 0 is read from the archive, not trained again
-    assert not (out / "narrow-s0").exists()
+    assert not (out / "narrow-s0").exists() and not (out / "ref-interp").exists()  # read, not redone
     narrow = json.loads((out / "study.json").read_text())["arms"]["narrow"]
     assert narrow["seeds"] == [0, 1] and narrow["params"] == before["params"]
     cell = next(iter(before["groups"]))
     assert narrow["groups"][cell]["psnr"][0] == before["groups"][cell]["psnr"][0]
     assert narrow["best_val_psnr"][0] == before["best_val_psnr"][0]
     assert narrow["train_seconds"][0] == before["train_seconds"][0]
+    interp = json.loads((out / "study.json").read_text())["arms"]["interp"]
+    assert interp["reference"] and interp["groups"] == before_interp["groups"]
 
 
 def test_archive_needs_an_archive_folder(tmp_path: Path, empty_cache: None, capsys) -> None:
@@ -194,3 +202,58 @@ def test_a_run_archived_without_its_evaluation_is_an_error_not_a_retrain(
     with pytest.raises(ConfigError, match="archived without"):
         run_study(path, only=["wide"], echo=lambda line: None)
     assert not (tmp_path / "out" / "wide").exists()
+
+
+def test_references_are_evaluated_alike_and_compared_with_every_seed(
+    tmp_path: Path, empty_cache: None
+) -> None:
+    from srkit.data import resolve_dataset
+    from srkit.degrade import parse_groups
+    from srkit.evaluation import evaluate
+    from srkit.infer.upscalers import load_upscaler
+
+    path = _study(tmp_path, seeds=[0, 1], compare=[["wide", "nearest"]])
+    data = yaml.safe_load(path.read_text())
+    data["eval"]["references"] = ["nearest"]
+    path.write_text(yaml.safe_dump(data))
+    run_study(path, only=["wide"], echo=lambda line: None)
+    out = tmp_path / "out"
+    summary = json.loads((out / "study.json").read_text())
+    ref = summary["arms"]["nearest"]
+    assert ref["reference"] and ref["seeds"] == [] and ref["train_seconds"] == []
+    direct = evaluate(
+        load_upscaler("nearest"),
+        [resolve_dataset(data["eval"]["datasets"][0], progress=False)],
+        [2],
+        parse_groups(data["eval"]["degradations"]),
+        progress=False,
+    )
+    key = next(k for k in ref["groups"] if k.endswith("/bicubic"))
+    got = next(g.psnr for g in direct.groups() if g.degradation == "bicubic")
+    assert ref["groups"][key]["psnr"] == [pytest.approx(got, abs=1e-9)]
+    (row,) = summary["compare"]
+    wide_worst = next(iter(summary["arms"]["wide"]["worst"].values()))
+    ref_worst = next(iter(ref["worst"].values()))[0]
+    assert row["seeds"] == [0, 1] and row["gains"] == pytest.approx([w - ref_worst for w in wide_worst])
+    assert row["spread"] == pytest.approx(statistics.stdev(wide_worst))
+    assert "| nearest |" in (out / "study.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("references", "compare", "message"),
+    [
+        (["wide"], [], "'wide' is also an arm's name"),
+        ([{"name": "wide", "model": "bicubic"}], [], "'wide' is also an arm's name"),
+        ([{"model": "bicubic"}], [], "name"),
+        (["bicubic"], [["bicubic", "wide"]], "unknown arm 'bicubic'"),
+    ],
+)
+def test_bad_references_are_config_errors(
+    tmp_path: Path, empty_cache: None, references: list, compare: list, message: str
+) -> None:
+    path = _study(tmp_path, compare=compare)
+    data = yaml.safe_load(path.read_text())
+    data["eval"]["references"] = references
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message):
+        load_study(path)

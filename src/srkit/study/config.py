@@ -14,8 +14,9 @@
     eval:
       datasets: [../shared/data/Set5, ../shared/data/Set14]   # relative to the working directory
       degradations: [bicubic]
+      references: [edsr-baseline-x2, {name: interpolation, model: bicubic}]   # evaluated alike, not trained
     compare: [[dro, erm]]               # robustness: is the first arm's worst-group gain over the second
-                                        # larger than the seed spread?
+                                        # larger than the seed spread? (the second may be a reference)
 
 Every key is checked (unknown keys are errors naming them), arm names are unique, and every arm's
 recipe with its overrides must validate as a training recipe before anything runs
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from srkit.errors import ConfigError
 from srkit.train.config.loading import validation_error_message
 
-__all__ = ["ArmConfig", "StudyConfig", "StudyEval", "load_study"]
+__all__ = ["ArmConfig", "Reference", "StudyConfig", "StudyEval", "load_study"]
 
 
 class _Section(BaseModel):
@@ -54,6 +55,19 @@ class ArmConfig(_Section):
     seeds: list[int] | None = None
 
 
+class Reference(_Section):
+    """A model the study evaluates beside its arms without training it: ``model`` is anything
+    ``srkit eval --model`` takes, ``name`` its row in the tables (a plain string sets both)."""
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        return {"name": value, "model": value} if isinstance(value, str) else value
+
+
 class StudyEval(_Section):
     """How every arm is measured after training (``srkit eval``'s conventions)."""
 
@@ -63,6 +77,10 @@ class StudyEval(_Section):
     weights: Literal["model", "best"] = "model"
     held_out: list[str] = Field(default_factory=list)
     """Degradation groups no arm trained on, marked as held out in the tables."""
+    references: list[Reference] = Field(default_factory=list)
+    """Models the study does not train, evaluated the same way and tabulated beside the arms: an
+    interpolation kernel (``bicubic``), a shipped model (``edsr-baseline-x2-robust``) or a weight file
+    (relative to the working directory); a ``compare`` pair may name one as its second member."""
 
 
 class StudyConfig(_Section):
@@ -93,8 +111,12 @@ class StudyConfig(_Section):
     @model_validator(mode="after")
     def _known_pairs(self) -> StudyConfig:
         names = {arm.name for arm in self.arms}
-        for pair in self.compare:
-            unknown = [n for n in pair if n not in names]
+        references = [r.name for r in self.eval.references]
+        clash = sorted(names & set(references))
+        if clash:
+            raise ValueError(f"eval.references: {clash[0]!r} is also an arm's name (give it a name: key)")
+        for a, b in self.compare:
+            unknown = [n for n in (a, b) if n not in names | ({b} & set(references))]
             if unknown:
                 raise ValueError(f"compare: unknown arm {unknown[0]!r}")
         return self

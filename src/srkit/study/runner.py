@@ -25,16 +25,21 @@ last arm does not surface hours later.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from srkit.errors import ConfigError
 from srkit.io.atomic import atomic_write_text
-from srkit.study.config import ArmConfig, StudyConfig, load_study
+from srkit.study.config import ArmConfig, Reference, StudyConfig, load_study
 from srkit.train.config import TrainConfig, load_config
+
+if TYPE_CHECKING:
+    from srkit.archs import Runner
+    from srkit.infer.upscalers import InterpolationUpscaler
 
 __all__ = ["ArmRun", "StudyResult", "archive_study", "plan_study", "run_study"]
 
@@ -112,14 +117,26 @@ def _missing_weights(names: Sequence[str]) -> str | None:
     return None
 
 
+def study_folders(study: StudyConfig, base: Path) -> tuple[Path, Path | None]:
+    """``(out, archive)``: the study's folder of runs and its ``archive:`` folder (resolved against the
+    study file's folder ``base``), ``None`` without one."""
+    out = study.out if study.out is not None else Path("runs") / "study" / study.name
+    return out, (base / study.archive).resolve() if study.archive is not None else None
+
+
+def reference_label(name: str) -> str:
+    """The folder of reference model ``name`` in the study's folder and archive: ``ref-<name>`` (a file
+    path: its file name), characters other than letters, digits, ``_.-`` replaced by ``-``."""
+    return "ref-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).name)
+
+
 def plan_study(study: StudyConfig, base: Path) -> list[ArmRun]:
     """Every run of ``study`` (recipe paths relative to ``base``), each recipe validated now.
 
     Raises:
         ConfigError: one line naming the arm and the bad key.
     """
-    out = study.out if study.out is not None else Path("runs") / "study" / study.name
-    archive = (base / study.archive).resolve() if study.archive is not None else None
+    out, archive = study_folders(study, base)
     runs = []
     for arm in study.arms:
         recipe = (base / (arm.recipe or study.recipe)).resolve()
@@ -184,10 +201,6 @@ def train_arm(run: ArmRun, echo: Callable[[str], None]) -> None:
 def evaluate_arm(run: ArmRun, study: StudyConfig, echo: Callable[[str], None]) -> Path:
     """The arm's ``eval/eval.json`` (reused when newer than its weights)."""
     from srkit.archs import load_network, make_runner
-    from srkit.data import resolve_dataset
-    from srkit.degrade import parse_groups
-    from srkit.evaluation import evaluate, write_report
-    from srkit.infer.upscalers import describe_model
 
     if run.archived:
         archived = run.source / "eval" / "eval.json"
@@ -204,19 +217,61 @@ def evaluate_arm(run: ArmRun, study: StudyConfig, echo: Callable[[str], None]) -
     upscaler = make_runner(
         load_network(weights), name=run.label, device="cpu", precision="fp32", optimize=True
     )
+    _evaluate(upscaler, run.label, weights, study, study.eval.scale or run.config.scale, out, echo)
+    return report
+
+
+def _evaluate(
+    upscaler: InterpolationUpscaler | Runner,
+    label: str,
+    given: str | Path,
+    study: StudyConfig,
+    scale: int,
+    out: Path,
+    echo: Callable[[str], None],
+) -> None:
+    """Evaluate ``upscaler`` as the study says (datasets, ``scale``, degradations) into ``out``."""
+    from srkit.data import resolve_dataset
+    from srkit.degrade import parse_groups
+    from srkit.evaluation import evaluate, write_report
+    from srkit.infer.upscalers import describe_model
+
     datasets = [resolve_dataset(d, progress=False) for d in study.eval.datasets]
-    scale = study.eval.scale or run.config.scale
-    echo(f"study: evaluating {run.label} on {', '.join(d.name for d in datasets)} x{scale}")
+    echo(f"study: evaluating {label} on {', '.join(d.name for d in datasets)} x{scale}")
     result = evaluate(
         upscaler,
         datasets,
         [scale],
         parse_groups(study.eval.degradations),
         progress=False,
-        model_record=describe_model(weights, upscaler),
+        model_record=describe_model(given, upscaler),
     )
     write_report(result, out)
-    return report
+
+
+def _reference_report(name: str, out: Path, archive: Path | None) -> Path | None:
+    """The existing evaluation of reference ``name``: in the study's folder, else in its archive."""
+    for root in (out, archive):
+        if root is not None and (root / reference_label(name) / "eval.json").is_file():
+            return root / reference_label(name) / "eval.json"
+    return None
+
+
+def evaluate_reference(
+    ref: Reference, study: StudyConfig, base: Path, scale: int, echo: Callable[[str], None]
+) -> Path:
+    """The evaluation of reference ``ref`` (``eval.references``), made once and then reused from the
+    study's folder or its archive; a model that needs downloading is an error, not a download."""
+    from srkit.infer.upscalers import load_upscaler
+
+    out, archive = study_folders(study, base)
+    found = _reference_report(ref.name, out, archive)
+    if found is not None:
+        return found
+    upscaler = load_upscaler(ref.model, device="cpu", precision="fp32", download=False)
+    target = out / reference_label(ref.name)
+    _evaluate(upscaler, f"reference {ref.name}", ref.model, study, scale, target, echo)
+    return target / "eval.json"
 
 
 def run_study(
@@ -248,12 +303,31 @@ def run_study(
             result.trained.append(run.label)
         if run.done:
             evaluate_arm(run, study, echo)
-    result.written = write_tables(study, runs)
+    scale = study.eval.scale or runs[0].config.scale
+    references = {r.name: evaluate_reference(r, study, base, scale, echo) for r in study.eval.references}
+    result.written = write_tables(study, runs, references)
     return result
 
 
 ARCHIVED_FILES = (RUN_RECORD, "log.jsonl", "eval/eval.json")
 """What :func:`archive_study` keeps of a run: everything the tables and curves read, no weights."""
+
+
+def _archive_run(run: ArmRun, target: Path) -> list[Path]:
+    """Copy :data:`ARCHIVED_FILES` of ``run`` into ``target``, the record completed with the parameter
+    count and the machine when an older srkit wrote it without them."""
+    from srkit.study.tables import count_params
+
+    record = run.record()
+    if record.get("params") is None:
+        record["params"] = count_params(run.weights("model"))
+    record.setdefault("machine", _machine())
+    written = [atomic_write_text(target / RUN_RECORD, json.dumps(record, indent=2) + "\n")]
+    for name in ARCHIVED_FILES[1:]:
+        source = run.run_dir / name
+        if source.is_file():
+            written.append(atomic_write_text(target / name, source.read_text(encoding="utf-8")))
+    return written
 
 
 def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> list[Path]:
@@ -266,7 +340,7 @@ def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> l
     Raises:
         ConfigError: the study has no ``archive:`` folder (one line naming the file).
     """
-    from srkit.study.tables import count_params, write_tables
+    from srkit.study.tables import write_tables
 
     study, base = load_study(path)
     if study.archive is None:
@@ -279,19 +353,21 @@ def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> l
         if not (run.run_dir / "eval" / "eval.json").is_file():
             echo(f"study: not archiving {run.label}: not evaluated yet (srkit study report {path})")
             continue
-        record = run.record()
-        if record.get("params") is None:
-            record["params"] = count_params(run.weights("model"))
-        record.setdefault("machine", _machine())
-        target = run.archive_dir
-        written.append(atomic_write_text(target / RUN_RECORD, json.dumps(record, indent=2) + "\n"))
-        for name in ARCHIVED_FILES[1:]:
-            source = run.run_dir / name
-            if source.is_file():
-                written.append(atomic_write_text(target / name, source.read_text(encoding="utf-8")))
-        echo(f"study: archived {run.label} in {target}")
-    tables = write_tables(study, runs)
-    archive = base / study.archive
+        written += _archive_run(run, run.archive_dir)
+        echo(f"study: archived {run.label} in {run.archive_dir}")
+    out, archive = study_folders(study, base)
+    assert archive is not None
+    references = {}
+    for ref in study.eval.references:
+        report = _reference_report(ref.name, out, archive)
+        if report is None:
+            echo(f"study: reference {ref.name} not evaluated yet (srkit study report {path})")
+            continue
+        references[ref.name] = report
+        if report.parent.parent == out:
+            text = report.read_text(encoding="utf-8")
+            written.append(atomic_write_text(archive / reference_label(ref.name) / "eval.json", text))
+    tables = write_tables(study, runs, references)
     for table in tables:
         if table.suffix in (".md", ".json", ".csv"):
             written.append(atomic_write_text(archive / table.name, table.read_text(encoding="utf-8")))

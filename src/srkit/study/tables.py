@@ -21,7 +21,7 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from srkit.study.config import StudyConfig
     from srkit.study.runner import ArmRun
 
-__all__ = ["arm_summary", "count_params", "mean_std", "write_tables"]
+__all__ = ["arm_summary", "count_params", "mean_std", "reference_summary", "write_tables"]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -90,7 +90,6 @@ def _cells(eval_json: Path) -> dict[tuple[str, str], tuple[float, float]]:
 def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
     """The numbers of one arm over its seeds' runs (see the module docstring)."""
     seeds = [r for r in runs if (r.source / "eval" / "eval.json").is_file()]
-    cells = [_cells(r.source / "eval" / "eval.json") for r in seeds]
     logs = [_log(r.source) for r in runs]
     vals = [
         [v for v in (_val_psnr(x) for x in log if x.get("kind") == "val") if v is not None] for log in logs
@@ -104,10 +103,35 @@ def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
         "final_val_psnr": [v[-1] for v in vals if v],
         "best_val_psnr": [max(v) for v in vals if v],
         "skip": runs[0].skip,
-        "groups": {},
-        "worst": {},
-        "mean_over_groups": {},
     }
+    summary.update(_pooled([_cells(r.source / "eval" / "eval.json") for r in seeds]))
+    return summary
+
+
+def reference_summary(name: str, eval_json: Path) -> dict[str, Any]:
+    """:func:`arm_summary`'s numbers for a model the study evaluates but does not train
+    (``eval.references``): one evaluation, no seeds, no training; ``reference: true``."""
+    model = json.loads(eval_json.read_text()).get("settings", {}).get("model", {})
+    weights = model.get("file") if isinstance(model, dict) else None
+    summary: dict[str, Any] = {
+        "arm": name,
+        "reference": True,
+        "finding": "reference: evaluated alike, not trained by the study",
+        "seeds": [],
+        "params": count_params(Path(weights)) if isinstance(weights, str) else None,
+        "train_seconds": [],
+        "final_val_psnr": [],
+        "best_val_psnr": [],
+        "skip": None,
+    }
+    summary.update(_pooled([_cells(eval_json)]))
+    return summary
+
+
+def _pooled(cells: Sequence[dict[tuple[str, str], tuple[float, float]]]) -> dict[str, Any]:
+    """Per dataset and group the PSNR / SSIM of each evaluation in ``cells``; per dataset each
+    evaluation's worst group and mean over groups."""
+    summary: dict[str, Any] = {"groups": {}, "worst": {}, "mean_over_groups": {}}
     keys = list(dict.fromkeys(k for c in cells for k in c))  # evaluation order
     for dataset, group in keys:
         per_seed = [c[(dataset, group)] for c in cells if (dataset, group) in c]
@@ -180,13 +204,17 @@ def _group_table(summaries: Sequence[dict[str, Any]], dataset: str, held_out: Se
 def compare_rows(
     summaries: dict[str, dict[str, Any]], pairs: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """For each ``(a, b)`` and dataset: a's worst-group gain over b, paired by seed, and the spread."""
+    """For each ``(a, b)`` and dataset: a's worst-group gain over b, paired by seed, and the spread. A
+    reference ``b`` (one evaluation, no seeds) is the same number against every seed of ``a``."""
     rows = []
     for a, b in pairs:
         sa, sb = summaries[a], summaries[b]
         for dataset in sa["worst"]:
             wa, wb = sa["worst"][dataset], sb["worst"].get(dataset, [])
-            paired = dict(zip(sa["seeds"], wa, strict=False)), dict(zip(sb["seeds"], wb, strict=False))
+            seeds_b = sb["seeds"]
+            if sb.get("reference") and wb:
+                seeds_b, wb = sa["seeds"], wb[:1] * len(sa["seeds"])
+            paired = dict(zip(sa["seeds"], wa, strict=False)), dict(zip(seeds_b, wb, strict=False))
             common = sorted(set(paired[0]) & set(paired[1]))
             gains = [paired[0][k] - paired[1][k] for k in common]
             spread = max((mean_std(x)[1] or 0.0) for x in (wa, wb)) if wa and wb else None
@@ -242,14 +270,18 @@ def _long_table(summaries: Sequence[dict[str, Any]], scale: int) -> str:
     return "\n".join(lines)
 
 
-def write_tables(study: StudyConfig, runs: Sequence[ArmRun]) -> list[Path]:
+def write_tables(
+    study: StudyConfig, runs: Sequence[ArmRun], references: Mapping[str, Path] | None = None
+) -> list[Path]:
     """Write ``study.json``, ``study.md``, ``study.csv`` (and ``curves.png`` when any arm logged a
-    validation) into the study's folder; returns the paths."""
+    validation) into the study's folder; ``references``: name -> ``eval.json`` of the models evaluated
+    beside the arms (rows after the arms'). Returns the paths."""
     if not runs:
         return []
     out = runs[0].run_dir.parent
     grouped = _by_arm(runs)
     summaries = {name: arm_summary(arm_runs) for name, arm_runs in grouped.items()}
+    summaries |= {name: reference_summary(name, path) for name, path in (references or {}).items()}
     compare = compare_rows(summaries, study.compare)
     scale = study.eval.scale or runs[0].config.scale
     datasets = list(dict.fromkeys(k.split("/", 1)[0] for s in summaries.values() for k in s["groups"]))
