@@ -63,17 +63,21 @@ def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_ca
     cell = next(k for k in wide["groups"] if k.endswith("/nearest"))
     assert [k.split("/")[1] for k in wide["groups"]] == ["bicubic", "nearest"]  # evaluation order
     assert wide["groups"][cell]["psnr"] == psnr and wide["seeds"] == [0, 1]
-    worst = [min(g["psnr"] for g in e["groups"]) for e in evals]
-    assert next(iter(wide["worst"].values())) == worst
+    worst = [min(g["psnr"] for g in e["groups"] if g["degradation"] != "nearest") for e in evals]
+    assert next(iter(wide["worst"].values())) == worst  # over the trained groups: nearest is held out
+    assert next(iter(wide["worst_held_out"].values())) == psnr
+    assert next(iter(wide["worst_overall"].values())) == [min(w, p) for w, p in zip(worst, psnr, strict=True)]
     assert wide["params"] > data["arms"]["narrow"]["params"] > 0
     assert data["arms"]["perceptual"]["skip"].startswith("needs vgg19-dcbb9e9d.pth")
     (row,) = data["compare"]
     narrow_worst = next(iter(data["arms"]["narrow"]["worst"].values()))
     assert row["gains"] == pytest.approx([w - n for w, n in zip(worst, narrow_worst, strict=True)])
     assert row["spread"] == pytest.approx(max(statistics.stdev(worst), statistics.stdev(narrow_worst)))
+    narrow_held = next(iter(data["arms"]["narrow"]["worst_held_out"].values()))
+    assert row["held_out"]["gains"] == pytest.approx([w - n for w, n in zip(psnr, narrow_held, strict=True)])
     md = (out / "study.md").read_text()
     mean, std = statistics.fmean(psnr), statistics.stdev(psnr)
-    assert f"{mean:.2f} ± {std:.2f}" in md and "nearest (held out)" in md
+    assert f"{mean:.2f} ± {std:.2f}" in md and "nearest (held out)" in md and "| worst (held out) |" in md
     assert "| perceptual | not run: needs vgg19" in md and "fewer channels: lower PSNR" in md
     assert "wide vs narrow" in md
     assert "| model | dataset | interpolation | PSNR | SSIM | scale |" in md

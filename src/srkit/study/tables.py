@@ -5,11 +5,14 @@ Per arm (seeds pooled: mean and, with several seeds, the sample standard deviati
 - parameters, training time (seconds summed over every invocation, ``study-run.json``), final and best
   validation PSNR (the mean over validation sets of ``log.jsonl``'s last and best ``val`` records);
 - PSNR / SSIM of every dataset and degradation group (``eval/eval.json``), the worst group and the mean
-  over groups, each computed per seed and then pooled (the worst group of each seed, not of the means);
+  over the groups trained on (every group not in ``eval.held_out``), and separately over the held-out
+  groups and over all groups, each computed per seed and then pooled (the worst group of each seed, not
+  of the means);
 - the finding of the source study for the arm, beside srkit's numbers.
 
 ``compare`` pairs ``(a, b)`` report a's worst-group gain over b per dataset, paired by seed, and whether
-it is larger than the seed spread (the larger of the two arms' standard deviations of the worst group).
+it is larger than the seed spread (the larger of the two arms' standard deviations of the worst group),
+for the trained groups and, beside it, for the held-out ones (does the gain transfer?).
 ``study.csv`` is the long table of the SRResNet / multi-interpolation write-ups: model, dataset,
 interpolation, PSNR, SSIM, scale.
 """
@@ -87,7 +90,7 @@ def _cells(eval_json: Path) -> dict[tuple[str, str], tuple[float, float]]:
     return {(g["dataset"], g["degradation"]): (g["psnr"], g["ssim"]) for g in data["groups"]}
 
 
-def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
+def arm_summary(runs: Sequence[ArmRun], held_out: Sequence[str] = ()) -> dict[str, Any]:
     """The numbers of one arm over its seeds' runs (see the module docstring)."""
     seeds = [r for r in runs if (r.source / "eval" / "eval.json").is_file()]
     logs = [_log(r.source) for r in runs]
@@ -104,11 +107,11 @@ def arm_summary(runs: Sequence[ArmRun]) -> dict[str, Any]:
         "best_val_psnr": [max(v) for v in vals if v],
         "skip": runs[0].skip,
     }
-    summary.update(_pooled([_cells(r.source / "eval" / "eval.json") for r in seeds]))
+    summary.update(_pooled([_cells(r.source / "eval" / "eval.json") for r in seeds], held_out))
     return summary
 
 
-def reference_summary(name: str, eval_json: Path) -> dict[str, Any]:
+def reference_summary(name: str, eval_json: Path, held_out: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`arm_summary`'s numbers for a model the study evaluates but does not train
     (``eval.references``): one evaluation, no seeds, no training; ``reference: true``."""
     model = json.loads(eval_json.read_text()).get("settings", {}).get("model", {})
@@ -124,14 +127,25 @@ def reference_summary(name: str, eval_json: Path) -> dict[str, Any]:
         "best_val_psnr": [],
         "skip": None,
     }
-    summary.update(_pooled([_cells(eval_json)]))
+    summary.update(_pooled([_cells(eval_json)], held_out))
     return summary
 
 
-def _pooled(cells: Sequence[dict[tuple[str, str], tuple[float, float]]]) -> dict[str, Any]:
+def _pooled(
+    cells: Sequence[dict[tuple[str, str], tuple[float, float]]], held_out: Sequence[str] = ()
+) -> dict[str, Any]:
     """Per dataset and group the PSNR / SSIM of each evaluation in ``cells``; per dataset each
-    evaluation's worst group and mean over groups."""
-    summary: dict[str, Any] = {"groups": {}, "worst": {}, "mean_over_groups": {}}
+    evaluation's worst group and mean over groups: over the trained groups (``worst``,
+    ``mean_over_groups``; all groups when every one is held out), the ``held_out`` ones
+    (``worst_held_out``, ``mean_held_out``) and all of them (``worst_overall``)."""
+    summary: dict[str, Any] = {
+        "groups": {},
+        "worst": {},
+        "mean_over_groups": {},
+        "worst_held_out": {},
+        "mean_held_out": {},
+        "worst_overall": {},
+    }
     keys = list(dict.fromkeys(k for c in cells for k in c))  # evaluation order
     for dataset, group in keys:
         per_seed = [c[(dataset, group)] for c in cells if (dataset, group) in c]
@@ -140,14 +154,18 @@ def _pooled(cells: Sequence[dict[tuple[str, str], tuple[float, float]]]) -> dict
             "ssim": [s for _, s in per_seed],
         }
     for dataset in dict.fromkeys(k[0] for k in keys):
-        worst, means = [], []
         for c in cells:
-            mine = [v for (d, _), v in c.items() if d == dataset]
-            if mine:
-                worst.append(min(p for p, _ in mine))
-                means.append(statistics.fmean(p for p, _ in mine))
-        summary["worst"][dataset] = worst
-        summary["mean_over_groups"][dataset] = means
+            every = {g: p for (d, g), (p, _) in c.items() if d == dataset}
+            if not every:
+                continue
+            kept = [p for g, p in every.items() if g in held_out]
+            trained = [p for g, p in every.items() if g not in held_out] or list(every.values())
+            parts = [("worst", "mean_over_groups", trained), ("worst_held_out", "mean_held_out", kept)]
+            for worst_key, mean_key, values in parts:
+                if values:
+                    summary[worst_key].setdefault(dataset, []).append(min(values))
+                    summary[mean_key].setdefault(dataset, []).append(statistics.fmean(values))
+            summary["worst_overall"].setdefault(dataset, []).append(min(every.values()))
     return summary
 
 
@@ -189,7 +207,10 @@ def _group_table(summaries: Sequence[dict[str, Any]], dataset: str, held_out: Se
         )
     )
     names = [f"{g} (held out)" if g in held_out else g for g in groups]
+    held = [g for g in groups if g in held_out]
     head = ["arm", *names, "worst", "mean over groups"]
+    if held:
+        head = [*head[:-2], "worst (trained)", "mean (trained)", "worst (held out)", "mean (held out)"]
     lines = [f"**{dataset}** (PSNR dB; mean ± std over seeds)", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
     for s in summaries:
@@ -197,6 +218,8 @@ def _group_table(summaries: Sequence[dict[str, Any]], dataset: str, held_out: Se
             continue
         row = [s["arm"]] + [_pm(s["groups"].get(f"{dataset}/{g}", {}).get("psnr", [])) for g in groups]
         row += [_pm(s["worst"].get(dataset, [])), _pm(s["mean_over_groups"].get(dataset, []))]
+        if held:
+            row += [_pm(s["worst_held_out"].get(dataset, [])), _pm(s["mean_held_out"].get(dataset, []))]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -204,45 +227,58 @@ def _group_table(summaries: Sequence[dict[str, Any]], dataset: str, held_out: Se
 def compare_rows(
     summaries: dict[str, dict[str, Any]], pairs: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """For each ``(a, b)`` and dataset: a's worst-group gain over b, paired by seed, and the spread. A
-    reference ``b`` (one evaluation, no seeds) is the same number against every seed of ``a``."""
+    """For each ``(a, b)`` and dataset: a's worst-group gain over b over the trained groups, paired by
+    seed, and the spread (top level), and the same over the held-out groups (``held_out``, ``None``
+    without any). A reference ``b`` (one evaluation, no seeds) is the same number against every seed
+    of ``a``."""
     rows = []
     for a, b in pairs:
         sa, sb = summaries[a], summaries[b]
         for dataset in sa["worst"]:
-            wa, wb = sa["worst"][dataset], sb["worst"].get(dataset, [])
-            seeds_b = sb["seeds"]
-            if sb.get("reference") and wb:
-                seeds_b, wb = sa["seeds"], wb[:1] * len(sa["seeds"])
-            paired = dict(zip(sa["seeds"], wa, strict=False)), dict(zip(seeds_b, wb, strict=False))
-            common = sorted(set(paired[0]) & set(paired[1]))
-            gains = [paired[0][k] - paired[1][k] for k in common]
-            spread = max((mean_std(x)[1] or 0.0) for x in (wa, wb)) if wa and wb else None
-            gain = mean_std(gains)[0] if gains else math.nan
-            rows.append(
-                {
-                    "a": a,
-                    "b": b,
-                    "dataset": dataset,
-                    "seeds": common,
-                    "gains": gains,
-                    "gain": gain,
-                    "spread": spread,
-                    "exceeds_spread": bool(spread is not None and len(gains) > 1 and gain > spread),
-                }
-            )
+            row = {"a": a, "b": b, "dataset": dataset, **_paired_gain(sa, sb, "worst", dataset)}
+            held = sa.get("worst_held_out", {}).get(dataset)
+            row["held_out"] = _paired_gain(sa, sb, "worst_held_out", dataset) if held else None
+            rows.append(row)
     return rows
 
 
+def _paired_gain(sa: dict[str, Any], sb: dict[str, Any], key: str, dataset: str) -> dict[str, Any]:
+    """a's gain over b in ``summary[key][dataset]`` seed by seed, and the larger std of the two."""
+    wa, wb = sa[key][dataset], sb.get(key, {}).get(dataset, [])
+    seeds_b = sb["seeds"]
+    if sb.get("reference") and wb:
+        seeds_b, wb = sa["seeds"], wb[:1] * len(sa["seeds"])
+    paired = dict(zip(sa["seeds"], wa, strict=False)), dict(zip(seeds_b, wb, strict=False))
+    common = sorted(set(paired[0]) & set(paired[1]))
+    gains = [paired[0][k] - paired[1][k] for k in common]
+    spread = max((mean_std(x)[1] or 0.0) for x in (wa, wb)) if wa and wb else None
+    gain = mean_std(gains)[0] if gains else math.nan
+    return {
+        "seeds": common,
+        "gains": gains,
+        "gain": gain,
+        "spread": spread,
+        "exceeds_spread": bool(spread is not None and len(gains) > 1 and gain > spread),
+    }
+
+
+def _verdict(cell: dict[str, Any]) -> tuple[str, str, str]:
+    spread = "-" if cell["spread"] is None else f"{cell['spread']:.2f}"
+    verdict = "yes" if cell["exceeds_spread"] else ("n/a (one seed)" if len(cell["gains"]) < 2 else "no")
+    return _pm(cell["gains"]), spread, verdict
+
+
 def _compare_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = [
-        "| a vs b | dataset | worst-group gain (dB, paired by seed) | seed spread (max std) | exceeds? |"
-    ]
-    lines.append("|---|---|---|---|---|")
+    head = "| a vs b | dataset | worst-group gain (dB, paired by seed) | seed spread (max std) | exceeds? |"
+    held = any(r["held_out"] for r in rows)
+    if held:
+        head += " held-out worst-group gain | seed spread | exceeds? |"
+    lines = [head, "|---" * (8 if held else 5) + "|"]
     for r in rows:
-        spread = "-" if r["spread"] is None else f"{r['spread']:.2f}"
-        verdict = "yes" if r["exceeds_spread"] else ("n/a (one seed)" if len(r["gains"]) < 2 else "no")
-        lines.append(f"| {r['a']} vs {r['b']} | {r['dataset']} | {_pm(r['gains'])} | {spread} | {verdict} |")
+        cells = [f"{r['a']} vs {r['b']}", r["dataset"], *_verdict(r)]
+        if held:
+            cells += list(_verdict(r["held_out"])) if r["held_out"] else ["-", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -280,8 +316,9 @@ def write_tables(
         return []
     out = runs[0].run_dir.parent
     grouped = _by_arm(runs)
-    summaries = {name: arm_summary(arm_runs) for name, arm_runs in grouped.items()}
-    summaries |= {name: reference_summary(name, path) for name, path in (references or {}).items()}
+    held_out = study.eval.held_out
+    summaries = {name: arm_summary(arm_runs, held_out) for name, arm_runs in grouped.items()}
+    summaries |= {name: reference_summary(name, p, held_out) for name, p in (references or {}).items()}
     compare = compare_rows(summaries, study.compare)
     scale = study.eval.scale or runs[0].config.scale
     datasets = list(dict.fromkeys(k.split("/", 1)[0] for s in summaries.values() for k in s["groups"]))
