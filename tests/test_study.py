@@ -180,6 +180,7 @@ def test_archive_keeps_results_that_later_runs_pool_with_new_seeds(
     result = run_study(path, only=["narrow"], echo=lines.append)
     assert result.trained == ["narrow-s1"]  # seed 0 is read from the archive, not trained again
     assert not (out / "narrow-s0").exists() and not (out / "ref-interp").exists()  # read, not redone
+    assert json.loads((kept / "ref-interp" / "reference.json").read_text())["model"] == "bicubic"
     narrow = json.loads((out / "study.json").read_text())["arms"]["narrow"]
     assert narrow["seeds"] == [0, 1] and narrow["params"] == before["params"]
     cell = next(iter(before["groups"]))
@@ -261,3 +262,41 @@ def test_bad_references_are_config_errors(
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=message):
         load_study(path)
+
+
+REPO = Path(__file__).resolve().parents[1]
+ARCHIVED = [
+    p
+    for p in sorted((REPO / "configs" / "study").glob("*.yaml"))
+    if (lambda s: s.archive is not None and (p.parent / s.archive / "study.json").is_file())(load_study(p)[0])
+]
+
+
+@pytest.mark.parametrize(
+    "study_file",
+    [pytest.param(p, id=p.stem) for p in ARCHIVED]
+    or [pytest.param(None, marks=pytest.mark.skip(reason="no study of configs/study has an archive yet"))],
+)
+def test_the_committed_archive_gives_its_own_tables(study_file: Path, tmp_path: Path) -> None:
+    """A fresh clone has no run folders: the tables come from the archive alone, and must be the ones
+    committed beside it (the docs quote them)."""
+    from srkit.study.runner import REFERENCE_RECORD, reference_label
+    from srkit.study.tables import write_tables
+
+    study, base = load_study(study_file)
+    runs = plan_study(study, base)
+    for run in runs:
+        run.run_dir = tmp_path / run.label  # no run folder, as in a fresh clone
+    archive = (base / study.archive).resolve()
+    references = {
+        r.name: archive / reference_label(r.name) / "eval.json"
+        for r in study.eval.references
+        if (archive / reference_label(r.name) / "eval.json").is_file()
+    }
+    for path in references.values():
+        assert (path.parent / REFERENCE_RECORD).is_file()
+    assert any(run.archived for run in runs)
+    write_tables(study, runs, references)
+    committed = json.loads((archive / "study.json").read_text())
+    assert json.loads((tmp_path / "study.json").read_text()) == committed
+    assert (tmp_path / "study.md").read_text() == (archive / "study.md").read_text()

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["ArmRun", "StudyResult", "archive_study", "plan_study", "run_study"]
 
 RUN_RECORD = "study-run.json"
+REFERENCE_RECORD = "reference.json"
+"""Beside a reference's ``eval.json``: its name, model and parameter count."""
 
 
 @dataclass
@@ -271,6 +273,13 @@ def evaluate_reference(
     upscaler = load_upscaler(ref.model, device="cpu", precision="fp32", download=False)
     target = out / reference_label(ref.name)
     _evaluate(upscaler, f"reference {ref.name}", ref.model, study, scale, target, echo)
+    from srkit.study.tables import count_params
+
+    model = json.loads((target / "eval.json").read_text()).get("settings", {}).get("model", {})
+    weights = model.get("file") if isinstance(model, dict) else None
+    params = count_params(Path(weights)) if isinstance(weights, str) else None
+    record = {"name": ref.name, "model": ref.model, "params": params}
+    atomic_write_text(target / REFERENCE_RECORD, json.dumps(record, indent=2) + "\n")
     return target / "eval.json"
 
 
@@ -365,8 +374,10 @@ def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> l
             continue
         references[ref.name] = report
         if report.parent.parent == out:
-            text = report.read_text(encoding="utf-8")
-            written.append(atomic_write_text(archive / reference_label(ref.name) / "eval.json", text))
+            for name in ("eval.json", REFERENCE_RECORD):
+                if (report.parent / name).is_file():
+                    text = (report.parent / name).read_text(encoding="utf-8")
+                    written.append(atomic_write_text(archive / reference_label(ref.name) / name, text))
     tables = write_tables(study, runs, references)
     for table in tables:
         if table.suffix in (".md", ".json", ".csv"):

@@ -91,9 +91,10 @@ def _cells(eval_json: Path) -> dict[tuple[str, str], tuple[float, float]]:
 
 
 def arm_summary(runs: Sequence[ArmRun], held_out: Sequence[str] = ()) -> dict[str, Any]:
-    """The numbers of one arm over its seeds' runs (see the module docstring)."""
-    seeds = [r for r in runs if (r.source / "eval" / "eval.json").is_file()]
-    logs = [_log(r.source) for r in runs]
+    """The numbers of one arm over its seeds' finished and evaluated runs (see the module docstring); a
+    run still training counts nowhere, so the tables of a study in progress are those of its archive."""
+    seeds = [r for r in runs if r.done and (r.source / "eval" / "eval.json").is_file()]
+    logs = [_log(r.source) for r in seeds]
     vals = [
         [v for v in (_val_psnr(x) for x in log if x.get("kind") == "val") if v is not None] for log in logs
     ]
@@ -101,8 +102,8 @@ def arm_summary(runs: Sequence[ArmRun], held_out: Sequence[str] = ()) -> dict[st
         "arm": runs[0].arm.name,
         "finding": runs[0].arm.finding,
         "seeds": [r.seed for r in seeds],
-        "params": next((n for n in (_run_params(r) for r in runs) if n), None),
-        "train_seconds": [float(r.record().get("seconds", 0.0)) for r in runs if r.done],
+        "params": next((n for n in (_run_params(r) for r in seeds) if n), None),
+        "train_seconds": [float(r.record().get("seconds", 0.0)) for r in seeds],
         "final_val_psnr": [v[-1] for v in vals if v],
         "best_val_psnr": [max(v) for v in vals if v],
         "skip": runs[0].skip,
@@ -114,14 +115,14 @@ def arm_summary(runs: Sequence[ArmRun], held_out: Sequence[str] = ()) -> dict[st
 def reference_summary(name: str, eval_json: Path, held_out: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`arm_summary`'s numbers for a model the study evaluates but does not train
     (``eval.references``): one evaluation, no seeds, no training; ``reference: true``."""
-    model = json.loads(eval_json.read_text()).get("settings", {}).get("model", {})
-    weights = model.get("file") if isinstance(model, dict) else None
+    record = eval_json.parent / "reference.json"  # srkit.study.runner.REFERENCE_RECORD
+    params = json.loads(record.read_text()).get("params") if record.is_file() else None
     summary: dict[str, Any] = {
         "arm": name,
         "reference": True,
         "finding": "reference: evaluated alike, not trained by the study",
         "seeds": [],
-        "params": count_params(Path(weights)) if isinstance(weights, str) else None,
+        "params": params,
         "train_seconds": [],
         "final_val_psnr": [],
         "best_val_psnr": [],
