@@ -75,6 +75,9 @@ def test_study_trains_evaluates_and_tabulates_every_arm(tmp_path: Path, empty_ca
     assert row["spread"] == pytest.approx(max(statistics.stdev(worst), statistics.stdev(narrow_worst)))
     narrow_held = next(iter(data["arms"]["narrow"]["worst_held_out"].values()))
     assert row["held_out"]["gains"] == pytest.approx([w - n for w, n in zip(psnr, narrow_held, strict=True)])
+    for verdict in (row, row["held_out"]):
+        gain, spread = statistics.fmean(verdict["gains"]), verdict["spread"]
+        assert verdict["exceeds_spread"] == (gain > spread) and verdict["below_spread"] == (gain < -spread)
     md = (out / "study.md").read_text()
     mean, std = statistics.fmean(psnr), statistics.stdev(psnr)
     assert f"{mean:.2f} ± {std:.2f}" in md and "nearest (held out)" in md and "| worst (held out) |" in md

@@ -260,12 +260,17 @@ def _paired_gain(sa: dict[str, Any], sb: dict[str, Any], key: str, dataset: str)
         "gain": gain,
         "spread": spread,
         "exceeds_spread": bool(spread is not None and len(gains) > 1 and gain > spread),
+        "below_spread": bool(spread is not None and len(gains) > 1 and gain < -spread),
     }
 
 
 def _verdict(cell: dict[str, Any]) -> tuple[str, str, str]:
     spread = "-" if cell["spread"] is None else f"{cell['spread']:.2f}"
-    verdict = "yes" if cell["exceeds_spread"] else ("n/a (one seed)" if len(cell["gains"]) < 2 else "no")
+    if len(cell["gains"]) < 2:
+        verdict = "n/a (one seed)"
+    else:
+        loss = "no: a loss beyond it" if cell["below_spread"] else "no"
+        verdict = "yes" if cell["exceeds_spread"] else loss
     return _pm(cell["gains"]), spread, verdict
 
 
