@@ -271,3 +271,30 @@ def test_runs_of_one_series_get_a_colour_each(tmp_path: Path) -> None:
     axes = axes_by_title(plot_runs(folders))["validation PSNR"]
     colours = [line(axes, f"arm{i}: set5").get_color() for i in range(3)]
     assert len(set(colours)) == 3
+
+
+def test_many_lines_get_a_key_instead_of_one_entry_each(tmp_path: Path) -> None:
+    """Six seeds of a study with four validation groups: 24 lines; the legend is a key of four group
+    colours, six run styles (all different) and the bicubic reference, and every line keeps its label."""
+    groups = ["bicubic", "bilinear", "nearest", "area"]
+    folders = []
+    for i in range(6):
+        run = tmp_path / f"arm-s{i}"
+        run.mkdir()
+        records = [
+            {"kind": "bicubic", "step": 0, "time": 0.0, **{f"holdout/{g}/psnr": 25.0 - i for g in groups}},
+            *(
+                {"kind": "val", "step": s, "time": 0.0, **{f"holdout/{g}/psnr": 26.0 + i for g in groups}}
+                for s in (100, 200)
+            ),
+        ]
+        (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        folders.append(run)
+    axes = axes_by_title(plot_runs(folders))["validation PSNR"]
+    assert len([ln for ln in axes.get_lines() if ": bicubic " not in ln.get_label()]) == 24
+    texts = legend_texts(axes)
+    assert texts == [*(f"holdout/{g}" for g in groups), *(f"arm-s{i}" for i in range(6)), "bicubic"]
+    # matplotlib has no public getter of a dash pattern; _unscaled_dash_pattern is what set_linestyle set
+    lines = [line(axes, f"arm-s{i}: holdout/nearest") for i in range(6)]
+    styles = [(ln.get_linestyle(), str(ln._unscaled_dash_pattern)) for ln in lines]
+    assert len(set(styles)) == 6 and ":" not in [s for s, _ in styles]

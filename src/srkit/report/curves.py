@@ -11,8 +11,10 @@ One subplot per kind, drawn only when some run logged it: validation PSNR and SS
 with bicubic as a dotted line, the training losses (moving average over ``smooth`` records; the raw values
 faint), the learning rate (log scale), Group DRO's ``q`` per group, and the GAN's discriminator and
 adversarial losses. Every run keeps one line style, every series one colour (in a panel with one series,
-every run its own colour instead), and each line's label is ``<run>: <series>``. Matplotlib is imported
-only when plotting, on its Agg canvas.
+every run its own colour instead), and each line's label is ``<run>: <series>``. A panel with more lines
+than :data:`LEGEND_MAX` (a study's seeds times its groups) gets a key instead of one entry per line: a
+colour per series, a line style per run and the dotted bicubic reference. Matplotlib is imported only
+when plotting, on its Agg canvas.
 """
 
 from __future__ import annotations
@@ -50,7 +52,19 @@ LOG_FILE = "log.jsonl"
 FORMATS = {".png": "png", ".svg": "svg"}
 #: Default moving-average window of the training losses, in log records.
 DEFAULT_SMOOTH = 5
-_LINE_STYLES = ("-", "--", ":", "-.")
+#: One line style per run (dotted is left to the bicubic references).
+_LINE_STYLES: tuple[Any, ...] = (
+    "-",
+    "--",
+    "-.",
+    (0, (1, 1)),
+    (0, (5, 1, 1, 1, 1, 1)),
+    (0, (8, 2)),
+    (0, (3, 1, 1, 1)),
+    (0, (1, 2, 4, 2)),
+)
+#: A panel with more labelled lines than this gets a key (colours = series, styles = runs).
+LEGEND_MAX = 12
 _GAN_KEYS = ("l_g_gan", "l_d_real", "l_d_fake")
 _CONTENT_KEYS = ("l_g_pix", "l_g_percep")
 
@@ -257,7 +271,25 @@ def _draw_panel(axes: Axes, panel: Panel, logs: Sequence[RunLog], window: int) -
     if panel.log_y and _positive(axes):
         axes.set_yscale("log")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="x-small")
+    labelled = [ln for ln in axes.get_lines() if not str(ln.get_label()).startswith("_")]
+    if len(labelled) <= LEGEND_MAX or one_series:
+        axes.legend(fontsize="x-small")
+    else:
+        _key_legend(axes, logs, colours, bool(references))
+
+
+def _key_legend(axes: Axes, logs: Sequence[RunLog], colours: dict[str, str], bicubic: bool) -> None:
+    """A legend of a colour per series, a line style per run and the bicubic reference."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, label=_label(key)) for key, c in colours.items()]
+    handles += [
+        Line2D([], [], color="0.3", linestyle=_LINE_STYLES[i % len(_LINE_STYLES)], label=log.name)
+        for i, log in enumerate(logs)
+    ]
+    if bicubic:
+        handles.append(Line2D([], [], color="0.3", linestyle=":", linewidth=1, label="bicubic"))
+    axes.legend(handles=handles, fontsize="x-small", ncol=2)
 
 
 def plot_runs(
