@@ -283,8 +283,8 @@ ARCHIVED = [
 def test_the_committed_archive_gives_its_own_tables(study_file: Path, tmp_path: Path) -> None:
     """A fresh clone has no run folders: the tables come from the archive alone, and must be the ones
     committed beside it (the docs quote them)."""
-    from srkit.study.runner import REFERENCE_RECORD, reference_label
-    from srkit.study.tables import write_tables
+    from srkit.study.runner import reference_label
+    from srkit.study.tables import REFERENCE_RECORD, write_tables
 
     study, base = load_study(study_file)
     runs = plan_study(study, base)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from srkit.errors import ConfigError
 from srkit.io.atomic import atomic_write_text
 from srkit.study.config import ArmConfig, Reference, StudyConfig, load_study
+from srkit.study.tables import REFERENCE_RECORD, count_params, write_tables
 from srkit.train.config import TrainConfig, load_config
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["ArmRun", "StudyResult", "archive_study", "plan_study", "run_study"]
 
 RUN_RECORD = "study-run.json"
-REFERENCE_RECORD = "reference.json"
-"""Beside a reference's ``eval.json``: its name, model and parameter count."""
 
 
 @dataclass
@@ -167,8 +166,6 @@ def _machine() -> dict[str, Any]:
 def _write_record(run: ArmRun, seconds: float, done: bool, step: int | None) -> None:
     record = run.record()
     if done:
-        from srkit.study.tables import count_params
-
         record.update(params=count_params(run.weights("model")), machine=_machine())
     record.update(
         seconds=round(float(record.get("seconds", 0.0)) + seconds, 2),
@@ -273,8 +270,6 @@ def evaluate_reference(
     upscaler = load_upscaler(ref.model, device="cpu", precision="fp32", download=False)
     target = out / reference_label(ref.name)
     _evaluate(upscaler, f"reference {ref.name}", ref.model, study, scale, target, echo)
-    from srkit.study.tables import count_params
-
     model = json.loads((target / "eval.json").read_text()).get("settings", {}).get("model", {})
     weights = model.get("file") if isinstance(model, dict) else None
     params = count_params(Path(weights)) if isinstance(weights, str) else None
@@ -294,8 +289,6 @@ def run_study(
     """Run the study file ``path`` (see the module docstring). ``only``: these arms only, ``seeds``: these
     seeds only (the tables still cover every run that has results); ``train_missing=False``: evaluate and
     tabulate what is there without training (``srkit study report``)."""
-    from srkit.study.tables import write_tables
-
     study, base = load_study(path)
     runs = plan_study(study, base)
     unknown = sorted(set(only) - {arm.name for arm in study.arms})
@@ -325,8 +318,6 @@ ARCHIVED_FILES = (RUN_RECORD, "log.jsonl", "eval/eval.json")
 def _archive_run(run: ArmRun, target: Path) -> list[Path]:
     """Copy :data:`ARCHIVED_FILES` of ``run`` into ``target``, the record completed with the parameter
     count and the machine when an older srkit wrote it without them."""
-    from srkit.study.tables import count_params
-
     record = run.record()
     if record.get("params") is None:
         record["params"] = count_params(run.weights("model"))
@@ -349,8 +340,6 @@ def archive_study(path: str | Path, *, echo: Callable[[str], None] = print) -> l
     Raises:
         ConfigError: the study has no ``archive:`` folder (one line naming the file).
     """
-    from srkit.study.tables import write_tables
-
     study, base = load_study(path)
     if study.archive is None:
         raise ConfigError(f"{path}: the study has no archive: folder to copy its runs into")

@@ -34,7 +34,10 @@ if TYPE_CHECKING:
     from srkit.study.config import StudyConfig
     from srkit.study.runner import ArmRun
 
-__all__ = ["arm_summary", "count_params", "mean_std", "reference_summary", "write_tables"]
+__all__ = ["REFERENCE_RECORD", "arm_summary", "count_params", "mean_std", "reference_summary", "write_tables"]
+
+REFERENCE_RECORD = "reference.json"
+"""Beside a reference's ``eval.json``: its name, model and parameter count."""
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -115,7 +118,7 @@ def arm_summary(runs: Sequence[ArmRun], held_out: Sequence[str] = ()) -> dict[st
 def reference_summary(name: str, eval_json: Path, held_out: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`arm_summary`'s numbers for a model the study evaluates but does not train
     (``eval.references``): one evaluation, no seeds, no training; ``reference: true``."""
-    record = eval_json.parent / "reference.json"  # srkit.study.runner.REFERENCE_RECORD
+    record = eval_json.parent / REFERENCE_RECORD
     params = json.loads(record.read_text()).get("params") if record.is_file() else None
     summary: dict[str, Any] = {
         "arm": name,
